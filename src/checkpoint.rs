@@ -1,0 +1,253 @@
+//! Loads a ViT from a safetensors checkpoint in either the Hugging Face or the timm layout.
+//!
+//! The model is shaped by the paper (timm's names); this is the one place where Hugging Face's
+//! names are mapped onto it, as timm's `checkpoint_filter_fn` does. HF's separate query, key and
+//! value projections are fused into one `qkv` here, and PyTorch's `[out, in]` Linear weights are
+//! transposed to Burn's `[in, out]`.
+
+use burn::module::Param;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+
+use crate::attention::Attention;
+use crate::block::Block;
+use crate::config::{Layout, NamedBytes, ViTConfig, WeightShapes, resolve_config};
+use crate::error::LoadError;
+use crate::mlp::Mlp;
+use crate::patch_embedding::PatchEmbedding;
+use crate::safetensors_file::SafetensorsFile;
+use crate::vit::VisionTransformer;
+
+/// A model's files, as bytes: the browser has no file system.
+pub struct ModelFiles<'a> {
+    pub weights: NamedBytes<'a>,
+    pub config: Option<NamedBytes<'a>>,
+    pub preprocessor: Option<NamedBytes<'a>>,
+}
+
+/// Reads the weights and configs and builds the model on `device`.
+///
+/// Tensors are converted one at a time, so besides the file bytes at most one tensor's copy
+/// is alive until it is handed to the device.
+pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+    let file = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
+    let names = Names::detect(&file)?;
+    let shapes = names.shapes(&file)?;
+    let config = resolve_config(names.layout, &shapes, files.config, files.preprocessor)?;
+    let model = Loader { file: &file, names: &names, config: &config, device }.vit()?;
+    Ok((model, config))
+}
+
+/// Where each of the paper's tensors lives in the file.
+struct Names {
+    layout: Layout,
+    /// `vit.` for `ViTForImageClassification`, empty for a bare `ViTModel`.
+    hf_prefix: String,
+}
+
+/// A tensor in the file, or (HF's attention) three tensors to concatenate along the first axis.
+enum Source {
+    One(String),
+    Fused([String; 3]),
+}
+
+impl Names {
+    fn detect(file: &SafetensorsFile) -> Result<Self, LoadError> {
+        if file.contains("cls_token") && file.contains("patch_embed.proj.weight") {
+            return Ok(Self { layout: Layout::Timm, hf_prefix: String::new() });
+        }
+        for prefix in ["vit.", ""] {
+            if file.contains(&format!("{prefix}embeddings.cls_token")) {
+                return Ok(Self { layout: Layout::HuggingFace, hf_prefix: prefix.into() });
+            }
+        }
+        Err(LoadError::UnknownLayout { file: file.name().into() })
+    }
+
+    /// Maps a timm name (`blocks.3.attn.qkv.weight`) to the file's own.
+    fn source(&self, name: &str) -> Source {
+        if self.layout == Layout::Timm {
+            return Source::One(name.into());
+        }
+        let p = &self.hf_prefix;
+        let one = |s: String| Source::One(s);
+        let parts: Vec<&str> = name.split('.').collect();
+        match parts.as_slice() {
+            ["cls_token"] => one(format!("{p}embeddings.cls_token")),
+            ["pos_embed"] => one(format!("{p}embeddings.position_embeddings")),
+            ["patch_embed", "proj", t] => one(format!("{p}embeddings.patch_embeddings.projection.{t}")),
+            ["norm", t] => one(format!("{p}layernorm.{t}")),
+            ["head", t] => one(format!("classifier.{t}")),
+            ["blocks", n, rest @ ..] => {
+                let layer = format!("{p}encoder.layer.{n}");
+                match rest {
+                    ["attn", "qkv", t] => Source::Fused(
+                        ["query", "key", "value"].map(|x| format!("{layer}.attention.attention.{x}.{t}")),
+                    ),
+                    ["norm1", t] => one(format!("{layer}.layernorm_before.{t}")),
+                    ["attn", "proj", t] => one(format!("{layer}.attention.output.dense.{t}")),
+                    ["norm2", t] => one(format!("{layer}.layernorm_after.{t}")),
+                    ["mlp", "fc1", t] => one(format!("{layer}.intermediate.dense.{t}")),
+                    ["mlp", "fc2", t] => one(format!("{layer}.output.dense.{t}")),
+                    _ => unreachable!("no such ViT tensor: {name}"),
+                }
+            }
+            _ => unreachable!("no such ViT tensor: {name}"),
+        }
+    }
+
+    /// The file's name for a tensor that is never fused, for error messages and shape reads.
+    fn file_name(&self, name: &str) -> String {
+        match self.source(name) {
+            Source::One(n) => n,
+            Source::Fused(parts) => parts[0].clone(),
+        }
+    }
+
+    fn shape_of(&self, file: &SafetensorsFile, name: &str, rank: usize, expected: &str) -> Result<Vec<usize>, LoadError> {
+        let file_name = self.file_name(name);
+        let shape = file.shape(&file_name)?;
+        if shape.len() != rank || shape.contains(&0) {
+            return Err(file.wrong_shape(&file_name, expected.into(), &shape));
+        }
+        Ok(shape)
+    }
+
+    /// The model's shape, read off the tensors.
+    fn shapes(&self, file: &SafetensorsFile) -> Result<WeightShapes, LoadError> {
+        let patch = self.shape_of(file, "patch_embed.proj.weight", 4, "[hidden, channels, patch, patch]")?;
+        let (hidden_size, num_channels, patch_size) = (patch[0], patch[1], patch[2]);
+        if patch[3] != patch_size {
+            return Err(file.wrong_shape(&self.file_name("patch_embed.proj.weight"), "a square patch".into(), &patch));
+        }
+        let pos = self.shape_of(file, "pos_embed", 3, "[1, 1 + patches, hidden]")?;
+        let num_patches = pos[1] - 1;
+        let grid = num_patches.isqrt();
+        if grid == 0 || grid * grid != num_patches {
+            return Err(file.wrong_shape(
+                &self.file_name("pos_embed"),
+                "[1, 1 + n², hidden]: a square grid of patches and a class token".into(),
+                &pos,
+            ));
+        }
+        let block_prefix = match self.layout {
+            Layout::Timm => "blocks.".to_string(),
+            Layout::HuggingFace => format!("{}encoder.layer.", self.hf_prefix),
+        };
+        let num_layers = file
+            .names()
+            .filter_map(|n| n.strip_prefix(&block_prefix)?.split('.').next()?.parse::<usize>().ok())
+            .max()
+            .map_or(0, |n| n + 1);
+        if num_layers == 0 {
+            return Err(LoadError::MissingTensor { file: file.name().into(), name: self.file_name("blocks.0.norm1.weight") });
+        }
+        let fc1 = self.shape_of(file, "blocks.0.mlp.fc1.weight", 2, "[mlp, hidden]")?;
+        let head = self.shape_of(file, "head.weight", 2, "[labels, hidden]")?;
+        Ok(WeightShapes {
+            image_size: grid * patch_size,
+            patch_size,
+            num_channels,
+            hidden_size,
+            num_layers,
+            mlp_size: fc1[0],
+            num_labels: head[0],
+        })
+    }
+}
+
+/// Builds modules from the file, checking every tensor's shape against the config.
+struct Loader<'a> {
+    file: &'a SafetensorsFile<'a>,
+    names: &'a Names,
+    config: &'a ViTConfig,
+    device: &'a Device,
+}
+
+impl Loader<'_> {
+    /// Values in PyTorch's layout; `shape` is the shape of one part when HF fuses three.
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+        match self.names.source(name) {
+            Source::One(n) => self.file.read(&n, shape),
+            Source::Fused(parts) => {
+                let mut all = Vec::with_capacity(3 * shape.iter().product::<usize>());
+                for part in parts {
+                    all.extend(self.file.read(&part, shape)?);
+                }
+                Ok(all)
+            }
+        }
+    }
+
+    fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, LoadError> {
+        let values = self.values(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+    }
+
+    /// A PyTorch Linear (`weight [out, in]`) as Burn's (`[in, out]`). For HF's fused qkv,
+    /// `d_out` is one part's width.
+    fn linear(&self, name: &str, d_in: usize, d_out: usize, parts: usize) -> Result<Linear, LoadError> {
+        let w = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
+        let rows = parts * d_out;
+        let mut transposed = vec![0.0; w.len()];
+        for (r, row) in w.chunks_exact(d_in).enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                transposed[c * rows + r] = *v;
+            }
+        }
+        let weight = Tensor::from_data(TensorData::new(transposed, [d_in, rows]), self.device);
+        let bias = self.values(&format!("{name}.bias"), &[d_out])?;
+        let bias = Tensor::from_data(TensorData::new(bias, [rows]), self.device);
+        Ok(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) })
+    }
+
+    fn layer_norm(&self, name: &str) -> Result<LayerNorm, LoadError> {
+        let d = self.config.hidden_size;
+        let mut norm = LayerNormConfig::new(d).with_epsilon(self.config.layer_norm_eps).init(self.device);
+        norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d])?);
+        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d])?));
+        Ok(norm)
+    }
+
+    fn block(&self, i: usize) -> Result<Block, LoadError> {
+        let c = self.config;
+        let (d, m) = (c.hidden_size, c.mlp_size);
+        let p = format!("blocks.{i}");
+        // timm stores qkv as one [3d, d] weight, HF as three [d, d] ones.
+        let (qkv_out, qkv_parts) = match self.names.layout {
+            Layout::Timm => (3 * d, 1),
+            Layout::HuggingFace => (d, 3),
+        };
+        Ok(Block {
+            norm1: self.layer_norm(&format!("{p}.norm1"))?,
+            attn: Attention {
+                qkv: self.linear(&format!("{p}.attn.qkv"), d, qkv_out, qkv_parts)?,
+                proj: self.linear(&format!("{p}.attn.proj"), d, d, 1)?,
+                num_heads: c.num_heads,
+            },
+            norm2: self.layer_norm(&format!("{p}.norm2"))?,
+            mlp: Mlp {
+                fc1: self.linear(&format!("{p}.mlp.fc1"), d, m, 1)?,
+                fc2: self.linear(&format!("{p}.mlp.fc2"), m, d, 1)?,
+            },
+        })
+    }
+
+    fn vit(&self) -> Result<VisionTransformer, LoadError> {
+        let c = self.config;
+        let (d, p) = (c.hidden_size, c.patch_size);
+        let patch_embed = PatchEmbedding {
+            weight: Param::from_tensor(self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?),
+            bias: Param::from_tensor(self.tensor("patch_embed.proj.bias", [d])?),
+            patch_size: p,
+        };
+        Ok(VisionTransformer {
+            patch_embed,
+            cls_token: Param::from_tensor(self.tensor("cls_token", [1, 1, d])?),
+            pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
+            blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
+            norm: self.layer_norm("norm")?,
+            head: self.linear("head", d, c.num_labels(), 1)?,
+        })
+    }
+}

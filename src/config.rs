@@ -1,0 +1,400 @@
+//! `ViTConfig`: the shape of a ViT, its labels and how its input is prepared, read from
+//! Hugging Face or timm config files and checked against the shapes the weights actually have.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::LoadError;
+use crate::imagenet::IMAGENET_LABELS;
+
+/// How an image becomes model input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocess {
+    /// Model input side in pixels (square).
+    pub size: usize,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    pub interpolation: Interpolation,
+    /// timm's eval transform: resize the shorter side to `size / crop_pct`, then centre-crop.
+    /// `None` resizes straight to `size` x `size`, as Hugging Face's `ViTImageProcessor` does.
+    pub crop_pct: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    Bilinear,
+    Bicubic,
+}
+
+/// The checkpoint naming scheme a weights file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    HuggingFace,
+    Timm,
+}
+
+impl Layout {
+    /// HF's ViT uses 1e-12, timm's 1e-6: the default when no config says otherwise.
+    fn default_eps(self) -> f64 {
+        match self {
+            Layout::HuggingFace => 1e-12,
+            Layout::Timm => 1e-6,
+        }
+    }
+
+    fn default_preprocess(self, size: usize) -> Preprocess {
+        let half = [0.5; 3];
+        match self {
+            // google/vit-base-patch16-224's preprocessor_config.json.
+            Layout::HuggingFace => Preprocess {
+                size,
+                mean: half,
+                std: half,
+                interpolation: Interpolation::Bilinear,
+                crop_pct: None,
+            },
+            // timm's vit_base_patch16_224.augreg2_in21k_ft_in1k pretrained_cfg.
+            Layout::Timm => Preprocess {
+                size,
+                mean: half,
+                std: half,
+                interpolation: Interpolation::Bicubic,
+                crop_pct: Some(0.9),
+            },
+        }
+    }
+}
+
+/// Everything the model needs to know besides its weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViTConfig {
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub num_channels: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub mlp_size: usize,
+    pub layer_norm_eps: f64,
+    pub labels: Vec<String>,
+    pub preprocess: Preprocess,
+}
+
+impl Default for ViTConfig {
+    /// ViT-B/16 for ImageNet-1k, Hugging Face flavour.
+    fn default() -> Self {
+        Self {
+            image_size: 224,
+            patch_size: 16,
+            num_channels: 3,
+            hidden_size: 768,
+            num_layers: 12,
+            num_heads: 12,
+            mlp_size: 3072,
+            layer_norm_eps: 1e-12,
+            labels: IMAGENET_LABELS.iter().map(|s| s.to_string()).collect(),
+            preprocess: Layout::HuggingFace.default_preprocess(224),
+        }
+    }
+}
+
+impl ViTConfig {
+    pub fn num_labels(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn grid_size(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
+    pub fn num_patches(&self) -> usize {
+        self.grid_size() * self.grid_size()
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+}
+
+/// Shapes read off the tensors themselves, the ground truth any config must agree with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightShapes {
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub num_channels: usize,
+    pub hidden_size: usize,
+    pub num_layers: usize,
+    pub mlp_size: usize,
+    pub num_labels: usize,
+}
+
+/// A config file's bytes and the name to use in errors.
+pub struct NamedBytes<'a> {
+    pub name: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// The keys we read from either a Hugging Face `config.json` or a timm hub `config.json`;
+/// every other key is ignored.
+#[derive(Deserialize, Default)]
+struct ConfigJson {
+    // Hugging Face
+    image_size: Option<usize>,
+    patch_size: Option<usize>,
+    num_channels: Option<usize>,
+    hidden_size: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    num_attention_heads: Option<usize>,
+    intermediate_size: Option<usize>,
+    layer_norm_eps: Option<f64>,
+    hidden_act: Option<String>,
+    id2label: Option<BTreeMap<String, String>>,
+    // timm
+    architecture: Option<String>,
+    pretrained_cfg: Option<TimmPretrainedCfg>,
+    model_args: Option<TimmModelArgs>,
+    label_names: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+struct TimmPretrainedCfg {
+    input_size: Option<Vec<usize>>,
+    mean: Option<Vec<f32>>,
+    std: Option<Vec<f32>>,
+    interpolation: Option<String>,
+    crop_pct: Option<f32>,
+}
+
+#[derive(Deserialize, Default)]
+struct TimmModelArgs {
+    img_size: Option<usize>,
+    patch_size: Option<usize>,
+    embed_dim: Option<usize>,
+    depth: Option<usize>,
+    num_heads: Option<usize>,
+}
+
+/// Hugging Face `preprocessor_config.json`.
+#[derive(Deserialize, Default)]
+struct PreprocessorJson {
+    image_mean: Option<Vec<f32>>,
+    image_std: Option<Vec<f32>>,
+    size: Option<SizeJson>,
+    resample: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SizeJson {
+    Square(usize),
+    HeightWidth { height: usize, width: usize },
+    ShortestEdge { shortest_edge: usize },
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(file: &NamedBytes) -> Result<T, LoadError> {
+    serde_json::from_slice(file.bytes).map_err(|e| LoadError::BadJson {
+        file: file.name.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn bad_value(file: &str, field: &str, value: impl std::fmt::Debug, reason: &str) -> LoadError {
+    LoadError::BadConfigValue {
+        file: file.into(),
+        field: field.into(),
+        value: format!("{value:?}"),
+        reason: reason.into(),
+    }
+}
+
+/// Head count of timm's named ViTs (`vit_base_patch16_224` → base → 12); the weights cannot
+/// tell it, since heads only split the hidden dimension.
+fn timm_heads(architecture: &str) -> Option<usize> {
+    let size = architecture.strip_prefix("vit_")?.split('_').next()?;
+    Some(match size {
+        "tiny" => 3,
+        "small" => 6,
+        "medium" | "base" => 12,
+        "large" | "huge" => 16,
+        "giant" => 16,
+        _ => return None,
+    })
+}
+
+fn rgb(file: &str, field: &str, v: &[f32]) -> Result<[f32; 3], LoadError> {
+    match v {
+        [a, b, c] if !(field.ends_with("std") && [a, b, c].iter().any(|x| **x <= 0.0)) => {
+            Ok([*a, *b, *c])
+        }
+        _ => Err(bad_value(file, field, v, "expected three values, standard deviations positive")),
+    }
+}
+
+/// Checks one config value against what the weights say.
+fn agree(file: &str, field: &str, config: Option<usize>, weights: usize) -> Result<(), LoadError> {
+    match config {
+        Some(c) if c != weights => Err(LoadError::ConfigContradicts {
+            file: file.into(),
+            field: field.into(),
+            config: c.to_string(),
+            weights: weights.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the config for weights of the given layout and shapes, from the optional
+/// `config.json` and `preprocessor_config.json`.
+pub fn resolve_config(
+    layout: Layout,
+    shapes: &WeightShapes,
+    config: Option<NamedBytes>,
+    preprocessor: Option<NamedBytes>,
+) -> Result<ViTConfig, LoadError> {
+    let (cfg_name, json): (&str, ConfigJson) = match &config {
+        Some(f) => (f.name, parse_json(f)?),
+        None => ("config.json", ConfigJson::default()),
+    };
+    let args = json.model_args.as_ref();
+    let pretrained = json.pretrained_cfg.as_ref();
+
+    let input_side = pretrained
+        .and_then(|p| p.input_size.as_deref())
+        .and_then(|s| s.last().copied());
+    agree(cfg_name, "image_size", json.image_size.or(args.and_then(|a| a.img_size)).or(input_side), shapes.image_size)?;
+    agree(cfg_name, "patch_size", json.patch_size.or(args.and_then(|a| a.patch_size)), shapes.patch_size)?;
+    agree(cfg_name, "num_channels", json.num_channels, shapes.num_channels)?;
+    agree(cfg_name, "hidden_size", json.hidden_size.or(args.and_then(|a| a.embed_dim)), shapes.hidden_size)?;
+    agree(cfg_name, "num_hidden_layers", json.num_hidden_layers.or(args.and_then(|a| a.depth)), shapes.num_layers)?;
+    agree(cfg_name, "intermediate_size", json.intermediate_size, shapes.mlp_size)?;
+
+    if let Some(act) = &json.hidden_act
+        && act != "gelu"
+    {
+        return Err(bad_value(cfg_name, "hidden_act", act, "only exact \"gelu\" is supported"));
+    }
+
+    let num_heads = json
+        .num_attention_heads
+        .or(args.and_then(|a| a.num_heads))
+        .or(json.architecture.as_deref().and_then(timm_heads))
+        // ViTs keep a head dimension of 64 at every size.
+        .unwrap_or((shapes.hidden_size / 64).max(1));
+    if num_heads == 0 || shapes.hidden_size % num_heads != 0 {
+        return Err(bad_value(cfg_name, "num_attention_heads", num_heads, &format!("must divide the hidden size {}", shapes.hidden_size)));
+    }
+
+    let layer_norm_eps = json.layer_norm_eps.unwrap_or(layout.default_eps());
+    if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
+        return Err(bad_value(cfg_name, "layer_norm_eps", layer_norm_eps, "must be a positive number"));
+    }
+
+    let labels = resolve_labels(cfg_name, &json, shapes.num_labels)?;
+
+    let mut preprocess = layout.default_preprocess(shapes.image_size);
+    if let Some(p) = pretrained {
+        if let Some(m) = &p.mean {
+            preprocess.mean = rgb(cfg_name, "pretrained_cfg.mean", m)?;
+        }
+        if let Some(s) = &p.std {
+            preprocess.std = rgb(cfg_name, "pretrained_cfg.std", s)?;
+        }
+        match p.interpolation.as_deref() {
+            None => {}
+            Some("bilinear") => preprocess.interpolation = Interpolation::Bilinear,
+            Some("bicubic") => preprocess.interpolation = Interpolation::Bicubic,
+            Some(other) => return Err(bad_value(cfg_name, "pretrained_cfg.interpolation", other, "expected \"bilinear\" or \"bicubic\"")),
+        }
+        if let Some(c) = p.crop_pct {
+            if !(c > 0.0 && c <= 1.0) {
+                return Err(bad_value(cfg_name, "pretrained_cfg.crop_pct", c, "must be in (0, 1]"));
+            }
+            preprocess.crop_pct = Some(c);
+        }
+    }
+    if let Some(f) = &preprocessor {
+        apply_preprocessor(&mut preprocess, f, shapes.image_size)?;
+    }
+
+    Ok(ViTConfig {
+        image_size: shapes.image_size,
+        patch_size: shapes.patch_size,
+        num_channels: shapes.num_channels,
+        hidden_size: shapes.hidden_size,
+        num_layers: shapes.num_layers,
+        num_heads,
+        mlp_size: shapes.mlp_size,
+        layer_norm_eps,
+        labels,
+        preprocess,
+    })
+}
+
+fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Vec<String>, LoadError> {
+    if let Some(map) = &json.id2label {
+        let mut labels = vec![None; num_labels];
+        for (k, v) in map {
+            let i: usize = k
+                .parse()
+                .ok()
+                .filter(|i| *i < num_labels)
+                .ok_or_else(|| bad_value(file, "id2label", k, &format!("keys must be class indices below {num_labels}")))?;
+            labels[i] = Some(v.clone());
+        }
+        if map.len() != num_labels {
+            return Err(LoadError::ConfigContradicts {
+                file: file.into(),
+                field: "id2label".into(),
+                config: format!("{} labels", map.len()),
+                weights: format!("{num_labels} classes"),
+            });
+        }
+        return Ok(labels.into_iter().map(Option::unwrap_or_default).collect());
+    }
+    if let Some(names) = &json.label_names {
+        if names.len() != num_labels {
+            return Err(LoadError::ConfigContradicts {
+                file: file.into(),
+                field: "label_names".into(),
+                config: format!("{} labels", names.len()),
+                weights: format!("{num_labels} classes"),
+            });
+        }
+        return Ok(names.clone());
+    }
+    Ok(if num_labels == IMAGENET_LABELS.len() {
+        IMAGENET_LABELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..num_labels).map(|i| format!("LABEL_{i}")).collect()
+    })
+}
+
+fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) -> Result<(), LoadError> {
+    let json: PreprocessorJson = parse_json(file)?;
+    if let Some(m) = &json.image_mean {
+        p.mean = rgb(file.name, "image_mean", m)?;
+    }
+    if let Some(s) = &json.image_std {
+        p.std = rgb(file.name, "image_std", s)?;
+    }
+    let size = match json.size {
+        None => None,
+        Some(SizeJson::Square(s)) | Some(SizeJson::ShortestEdge { shortest_edge: s }) => Some(s),
+        Some(SizeJson::HeightWidth { height, width }) if height == width => Some(height),
+        Some(SizeJson::HeightWidth { height, width }) => {
+            return Err(bad_value(file.name, "size", (height, width), "only square inputs are supported"));
+        }
+    };
+    agree(file.name, "size", size, image_size)?;
+    // PIL resample codes: 2 bilinear, 3 bicubic.
+    match json.resample {
+        None => {}
+        Some(2) => p.interpolation = Interpolation::Bilinear,
+        Some(3) => p.interpolation = Interpolation::Bicubic,
+        Some(other) => return Err(bad_value(file.name, "resample", other, "expected 2 (bilinear) or 3 (bicubic)")),
+    }
+    // A Hugging Face processor resizes straight to the input size.
+    p.crop_pct = None;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Error types. Every message names the file it is about, because a person who dropped three
+//! files on a page needs to know which one was wrong.
+
+use thiserror::Error;
+
+/// Why a model (weights and configs) could not be loaded.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{file}: the file is empty")]
+    Empty { file: String },
+    #[error("{file}: not a safetensors file ({reason})")]
+    NotSafetensors { file: String, reason: String },
+    #[error("{file}: the file is truncated or its header lies about tensor offsets ({reason})")]
+    Corrupt { file: String, reason: String },
+    #[error("{file}: neither the Hugging Face ViT layout nor the timm ViT layout (no `vit.embeddings.cls_token` or `cls_token` tensor)")]
+    UnknownLayout { file: String },
+    #[error("{file}: missing tensor `{name}`")]
+    MissingTensor { file: String, name: String },
+    #[error("{file}: tensor `{name}` has shape {found:?}, expected {expected}")]
+    WrongShape { file: String, name: String, expected: String, found: Vec<usize> },
+    #[error("{file}: tensor `{name}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
+    UnsupportedDtype { file: String, name: String, dtype: String },
+    #[error("{file}: not valid JSON ({reason})")]
+    BadJson { file: String, reason: String },
+    #[error("{file}: `{field}` is {value}, which is not usable ({reason})")]
+    BadConfigValue { file: String, field: String, value: String, reason: String },
+    #[error("{file}: `{field}` is {config} but the weights have {weights}")]
+    ConfigContradicts { file: String, field: String, config: String, weights: String },
+}
+
+/// Why an image could not be turned into model input.
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("{file}: the file is empty")]
+    Empty { file: String },
+    #[error("{file}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): {reason}")]
+    Decode { file: String, reason: String },
+    #[error("{file}: {width}x{height} pixels is too large (the limit is {limit} pixels a side)")]
+    TooLarge { file: String, width: u32, height: u32, limit: u32 },
+}
+
+/// Errors a caller of the model can meet.
+#[derive(Debug, Error)]
+pub enum VitError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("the {backend} backend failed: {reason}")]
+    Backend { backend: String, reason: String },
+}

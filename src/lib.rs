@@ -1,0 +1,16 @@
+//! ViT-B/16 on Burn, for the browser (WebGPU or CPU) and natively.
+
+pub mod attention;
+pub mod backend;
+pub mod block;
+pub mod checkpoint;
+pub mod classifier;
+pub mod config;
+pub mod error;
+pub mod imagenet;
+pub mod mlp;
+pub mod patch_embedding;
+pub mod preprocess;
+pub mod resize;
+pub mod safetensors_file;
+pub mod vit;
