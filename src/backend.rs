@@ -40,11 +40,19 @@ impl BackendKind {
             #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
             BackendKind::Wgpu => {
-                let api = if cfg!(target_family = "wasm") { WgpuBackend::WebGpu } else { WgpuBackend::Auto };
-                Device::wgpu_options().graphics_api(api).init_async().await.map_err(|e| VitError::Backend {
-                    backend: self.name().into(),
-                    reason: e.to_string(),
-                })?
+                let api = if cfg!(target_family = "wasm") {
+                    WgpuBackend::WebGpu
+                } else {
+                    WgpuBackend::Auto
+                };
+                Device::wgpu_options()
+                    .graphics_api(api)
+                    .init_async()
+                    .await
+                    .map_err(|e| VitError::Backend {
+                        backend: self.name().into(),
+                        reason: e.to_string(),
+                    })?
             }
         })
     }

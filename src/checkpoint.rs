@@ -29,12 +29,21 @@ pub struct ModelFiles<'a> {
 ///
 /// Tensors are converted one at a time, so besides the file bytes at most one tensor's copy
 /// is alive until it is handed to the device.
-pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+pub fn load_vit(
+    files: ModelFiles,
+    device: &Device,
+) -> Result<(VisionTransformer, ViTConfig), LoadError> {
     let file = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
     let names = Names::detect(&file)?;
     let shapes = names.shapes(&file)?;
     let config = resolve_config(names.layout, &shapes, files.config, files.preprocessor)?;
-    let model = Loader { file: &file, names: &names, config: &config, device }.vit()?;
+    let model = Loader {
+        file: &file,
+        names: &names,
+        config: &config,
+        device,
+    }
+    .vit()?;
     Ok((model, config))
 }
 
@@ -54,14 +63,22 @@ enum Source {
 impl Names {
     fn detect(file: &SafetensorsFile) -> Result<Self, LoadError> {
         if file.contains("cls_token") && file.contains("patch_embed.proj.weight") {
-            return Ok(Self { layout: Layout::Timm, hf_prefix: String::new() });
+            return Ok(Self {
+                layout: Layout::Timm,
+                hf_prefix: String::new(),
+            });
         }
         for prefix in ["vit.", ""] {
             if file.contains(&format!("{prefix}embeddings.cls_token")) {
-                return Ok(Self { layout: Layout::HuggingFace, hf_prefix: prefix.into() });
+                return Ok(Self {
+                    layout: Layout::HuggingFace,
+                    hf_prefix: prefix.into(),
+                });
             }
         }
-        Err(LoadError::UnknownLayout { file: file.name().into() })
+        Err(LoadError::UnknownLayout {
+            file: file.name().into(),
+        })
     }
 
     /// Maps a timm name (`blocks.3.attn.qkv.weight`) to the file's own.
@@ -75,14 +92,17 @@ impl Names {
         match parts.as_slice() {
             ["cls_token"] => one(format!("{p}embeddings.cls_token")),
             ["pos_embed"] => one(format!("{p}embeddings.position_embeddings")),
-            ["patch_embed", "proj", t] => one(format!("{p}embeddings.patch_embeddings.projection.{t}")),
+            ["patch_embed", "proj", t] => {
+                one(format!("{p}embeddings.patch_embeddings.projection.{t}"))
+            }
             ["norm", t] => one(format!("{p}layernorm.{t}")),
             ["head", t] => one(format!("classifier.{t}")),
             ["blocks", n, rest @ ..] => {
                 let layer = format!("{p}encoder.layer.{n}");
                 match rest {
                     ["attn", "qkv", t] => Source::Fused(
-                        ["query", "key", "value"].map(|x| format!("{layer}.attention.attention.{x}.{t}")),
+                        ["query", "key", "value"]
+                            .map(|x| format!("{layer}.attention.attention.{x}.{t}")),
                     ),
                     ["norm1", t] => one(format!("{layer}.layernorm_before.{t}")),
                     ["attn", "proj", t] => one(format!("{layer}.attention.output.dense.{t}")),
@@ -104,7 +124,13 @@ impl Names {
         }
     }
 
-    fn shape_of(&self, file: &SafetensorsFile, name: &str, rank: usize, expected: &str) -> Result<Vec<usize>, LoadError> {
+    fn shape_of(
+        &self,
+        file: &SafetensorsFile,
+        name: &str,
+        rank: usize,
+        expected: &str,
+    ) -> Result<Vec<usize>, LoadError> {
         let file_name = self.file_name(name);
         let shape = file.shape(&file_name)?;
         if shape.len() != rank || shape.contains(&0) {
@@ -115,10 +141,19 @@ impl Names {
 
     /// The model's shape, read off the tensors.
     fn shapes(&self, file: &SafetensorsFile) -> Result<WeightShapes, LoadError> {
-        let patch = self.shape_of(file, "patch_embed.proj.weight", 4, "[hidden, channels, patch, patch]")?;
+        let patch = self.shape_of(
+            file,
+            "patch_embed.proj.weight",
+            4,
+            "[hidden, channels, patch, patch]",
+        )?;
         let (hidden_size, num_channels, patch_size) = (patch[0], patch[1], patch[2]);
         if patch[3] != patch_size {
-            return Err(file.wrong_shape(&self.file_name("patch_embed.proj.weight"), "a square patch".into(), &patch));
+            return Err(file.wrong_shape(
+                &self.file_name("patch_embed.proj.weight"),
+                "a square patch".into(),
+                &patch,
+            ));
         }
         let pos = self.shape_of(file, "pos_embed", 3, "[1, 1 + patches, hidden]")?;
         let num_patches = pos[1] - 1;
@@ -136,11 +171,20 @@ impl Names {
         };
         let num_layers = file
             .names()
-            .filter_map(|n| n.strip_prefix(&block_prefix)?.split('.').next()?.parse::<usize>().ok())
+            .filter_map(|n| {
+                n.strip_prefix(&block_prefix)?
+                    .split('.')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .max()
             .map_or(0, |n| n + 1);
         if num_layers == 0 {
-            return Err(LoadError::MissingTensor { file: file.name().into(), name: self.file_name("blocks.0.norm1.weight") });
+            return Err(LoadError::MissingTensor {
+                file: file.name().into(),
+                name: self.file_name("blocks.0.norm1.weight"),
+            });
         }
         let fc1 = self.shape_of(file, "blocks.0.mlp.fc1.weight", 2, "[mlp, hidden]")?;
         let head = self.shape_of(file, "head.weight", 2, "[labels, hidden]")?;
@@ -179,14 +223,27 @@ impl Loader<'_> {
         }
     }
 
-    fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, LoadError> {
+    fn tensor<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Tensor<D>, LoadError> {
         let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, shape),
+            self.device,
+        ))
     }
 
     /// A PyTorch Linear (`weight [out, in]`) as Burn's (`[in, out]`). For HF's fused qkv,
     /// `d_out` is one part's width.
-    fn linear(&self, name: &str, d_in: usize, d_out: usize, parts: usize) -> Result<Linear, LoadError> {
+    fn linear(
+        &self,
+        name: &str,
+        d_in: usize,
+        d_out: usize,
+        parts: usize,
+    ) -> Result<Linear, LoadError> {
         let w = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
         let rows = parts * d_out;
         let mut transposed = vec![0.0; w.len()];
@@ -198,14 +255,21 @@ impl Loader<'_> {
         let weight = Tensor::from_data(TensorData::new(transposed, [d_in, rows]), self.device);
         let bias = self.values(&format!("{name}.bias"), &[d_out])?;
         let bias = Tensor::from_data(TensorData::new(bias, [rows]), self.device);
-        Ok(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) })
+        Ok(Linear {
+            weight: Param::from_tensor(weight),
+            bias: Some(Param::from_tensor(bias)),
+        })
     }
 
     fn layer_norm(&self, name: &str) -> Result<LayerNorm, LoadError> {
         let d = self.config.hidden_size;
-        let mut norm = LayerNormConfig::new(d).with_epsilon(self.config.layer_norm_eps).init(self.device);
+        let mut norm = LayerNormConfig::new(d)
+            .with_epsilon(self.config.layer_norm_eps)
+            .init(self.device);
         norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d])?);
-        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d])?));
+        norm.beta = Some(Param::from_tensor(
+            self.tensor(&format!("{name}.bias"), [d])?,
+        ));
         Ok(norm)
     }
 
@@ -237,7 +301,9 @@ impl Loader<'_> {
         let c = self.config;
         let (d, p) = (c.hidden_size, c.patch_size);
         let patch_embed = PatchEmbedding {
-            weight: Param::from_tensor(self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?),
+            weight: Param::from_tensor(
+                self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?,
+            ),
             bias: Param::from_tensor(self.tensor("patch_embed.proj.bias", [d])?),
             patch_size: p,
         };
@@ -245,7 +311,9 @@ impl Loader<'_> {
             patch_embed,
             cls_token: Param::from_tensor(self.tensor("cls_token", [1, 1, d])?),
             pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
-            blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
+            blocks: (0..c.num_layers)
+                .map(|i| self.block(i))
+                .collect::<Result<_, _>>()?,
             norm: self.layer_norm("norm")?,
             head: self.linear("head", d, c.num_labels(), 1)?,
         })

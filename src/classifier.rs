@@ -24,9 +24,18 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    pub fn load(files: ModelFiles, backend: BackendKind, device: &Device) -> Result<Self, LoadError> {
+    pub fn load(
+        files: ModelFiles,
+        backend: BackendKind,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
         let (model, config) = load_vit(files, device)?;
-        Ok(Self { model, config, backend, device: device.clone() })
+        Ok(Self {
+            model,
+            config,
+            backend,
+            device: device.clone(),
+        })
     }
 
     /// Decodes and preprocesses one image file to `[3, size, size]` floats.
@@ -53,7 +62,11 @@ impl Classifier {
 
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(self.model.forward_features(self.batch(images)), self.backend).await
+        rows(
+            self.model.forward_features(self.batch(images)),
+            self.backend,
+        )
+        .await
     }
 
     /// The `k` most probable labels for one row of logits.
@@ -61,11 +74,19 @@ impl Classifier {
         let probabilities = softmax_cpu(logits);
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
         // Ranked on the CPU: WebGPU has no sort for topk in wasm.
-        order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]).then(a.cmp(b)));
+        order.sort_by(|a, b| {
+            probabilities[*b]
+                .total_cmp(&probabilities[*a])
+                .then(a.cmp(b))
+        });
         order
             .into_iter()
             .take(k)
-            .map(|index| Prediction { index, label: self.config.labels[index].clone(), probability: probabilities[index] })
+            .map(|index| Prediction {
+                index,
+                label: self.config.labels[index].clone(),
+                probability: probabilities[index],
+            })
             .collect()
     }
 }
@@ -73,9 +94,17 @@ impl Classifier {
 /// Reads a 2-D tensor back to the host without blocking (WebGPU forbids sync reads in browsers).
 pub async fn rows(t: Tensor<2>, backend: BackendKind) -> Result<Vec<Vec<f32>>, VitError> {
     let [_, cols] = t.dims();
-    let failed = |reason: String| VitError::Backend { backend: backend.to_string(), reason };
-    let data = t.into_data_async().await.map_err(|e| failed(format!("{e:?}")))?;
-    let values = data.try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?;
+    let failed = |reason: String| VitError::Backend {
+        backend: backend.to_string(),
+        reason,
+    };
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| failed(format!("{e:?}")))?;
+    let values = data
+        .try_into_vec::<f32>()
+        .map_err(|e| failed(format!("{e:?}")))?;
     Ok(values.chunks(cols.max(1)).map(<[f32]>::to_vec).collect())
 }
 

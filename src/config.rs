@@ -227,7 +227,12 @@ fn rgb(file: &str, field: &str, v: &[f32]) -> Result<[f32; 3], LoadError> {
         [a, b, c] if !(field.ends_with("std") && [a, b, c].iter().any(|x| **x <= 0.0)) => {
             Ok([*a, *b, *c])
         }
-        _ => Err(bad_value(file, field, v, "expected three values, standard deviations positive")),
+        _ => Err(bad_value(
+            file,
+            field,
+            v,
+            "expected three values, standard deviations positive",
+        )),
     }
 }
 
@@ -262,17 +267,54 @@ pub fn resolve_config(
     let input_side = pretrained
         .and_then(|p| p.input_size.as_deref())
         .and_then(|s| s.last().copied());
-    agree(cfg_name, "image_size", json.image_size.or(args.and_then(|a| a.img_size)).or(input_side), shapes.image_size)?;
-    agree(cfg_name, "patch_size", json.patch_size.or(args.and_then(|a| a.patch_size)), shapes.patch_size)?;
-    agree(cfg_name, "num_channels", json.num_channels, shapes.num_channels)?;
-    agree(cfg_name, "hidden_size", json.hidden_size.or(args.and_then(|a| a.embed_dim)), shapes.hidden_size)?;
-    agree(cfg_name, "num_hidden_layers", json.num_hidden_layers.or(args.and_then(|a| a.depth)), shapes.num_layers)?;
-    agree(cfg_name, "intermediate_size", json.intermediate_size, shapes.mlp_size)?;
+    agree(
+        cfg_name,
+        "image_size",
+        json.image_size
+            .or(args.and_then(|a| a.img_size))
+            .or(input_side),
+        shapes.image_size,
+    )?;
+    agree(
+        cfg_name,
+        "patch_size",
+        json.patch_size.or(args.and_then(|a| a.patch_size)),
+        shapes.patch_size,
+    )?;
+    agree(
+        cfg_name,
+        "num_channels",
+        json.num_channels,
+        shapes.num_channels,
+    )?;
+    agree(
+        cfg_name,
+        "hidden_size",
+        json.hidden_size.or(args.and_then(|a| a.embed_dim)),
+        shapes.hidden_size,
+    )?;
+    agree(
+        cfg_name,
+        "num_hidden_layers",
+        json.num_hidden_layers.or(args.and_then(|a| a.depth)),
+        shapes.num_layers,
+    )?;
+    agree(
+        cfg_name,
+        "intermediate_size",
+        json.intermediate_size,
+        shapes.mlp_size,
+    )?;
 
     if let Some(act) = &json.hidden_act
         && act != "gelu"
     {
-        return Err(bad_value(cfg_name, "hidden_act", act, "only exact \"gelu\" is supported"));
+        return Err(bad_value(
+            cfg_name,
+            "hidden_act",
+            act,
+            "only exact \"gelu\" is supported",
+        ));
     }
 
     let num_heads = json
@@ -281,13 +323,23 @@ pub fn resolve_config(
         .or(json.architecture.as_deref().and_then(timm_heads))
         // ViTs keep a head dimension of 64 at every size.
         .unwrap_or((shapes.hidden_size / 64).max(1));
-    if num_heads == 0 || shapes.hidden_size % num_heads != 0 {
-        return Err(bad_value(cfg_name, "num_attention_heads", num_heads, &format!("must divide the hidden size {}", shapes.hidden_size)));
+    if num_heads == 0 || !shapes.hidden_size.is_multiple_of(num_heads) {
+        return Err(bad_value(
+            cfg_name,
+            "num_attention_heads",
+            num_heads,
+            &format!("must divide the hidden size {}", shapes.hidden_size),
+        ));
     }
 
     let layer_norm_eps = json.layer_norm_eps.unwrap_or(layout.default_eps());
     if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
-        return Err(bad_value(cfg_name, "layer_norm_eps", layer_norm_eps, "must be a positive number"));
+        return Err(bad_value(
+            cfg_name,
+            "layer_norm_eps",
+            layer_norm_eps,
+            "must be a positive number",
+        ));
     }
 
     let labels = resolve_labels(cfg_name, &json, shapes.num_labels)?;
@@ -304,11 +356,23 @@ pub fn resolve_config(
             None => {}
             Some("bilinear") => preprocess.interpolation = Interpolation::Bilinear,
             Some("bicubic") => preprocess.interpolation = Interpolation::Bicubic,
-            Some(other) => return Err(bad_value(cfg_name, "pretrained_cfg.interpolation", other, "expected \"bilinear\" or \"bicubic\"")),
+            Some(other) => {
+                return Err(bad_value(
+                    cfg_name,
+                    "pretrained_cfg.interpolation",
+                    other,
+                    "expected \"bilinear\" or \"bicubic\"",
+                ));
+            }
         }
         if let Some(c) = p.crop_pct {
             if !(c > 0.0 && c <= 1.0) {
-                return Err(bad_value(cfg_name, "pretrained_cfg.crop_pct", c, "must be in (0, 1]"));
+                return Err(bad_value(
+                    cfg_name,
+                    "pretrained_cfg.crop_pct",
+                    c,
+                    "must be in (0, 1]",
+                ));
             }
             preprocess.crop_pct = Some(c);
         }
@@ -331,15 +395,22 @@ pub fn resolve_config(
     })
 }
 
-fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Vec<String>, LoadError> {
+fn resolve_labels(
+    file: &str,
+    json: &ConfigJson,
+    num_labels: usize,
+) -> Result<Vec<String>, LoadError> {
     if let Some(map) = &json.id2label {
         let mut labels = vec![None; num_labels];
         for (k, v) in map {
-            let i: usize = k
-                .parse()
-                .ok()
-                .filter(|i| *i < num_labels)
-                .ok_or_else(|| bad_value(file, "id2label", k, &format!("keys must be class indices below {num_labels}")))?;
+            let i: usize = k.parse().ok().filter(|i| *i < num_labels).ok_or_else(|| {
+                bad_value(
+                    file,
+                    "id2label",
+                    k,
+                    &format!("keys must be class indices below {num_labels}"),
+                )
+            })?;
             labels[i] = Some(v.clone());
         }
         if map.len() != num_labels {
@@ -370,7 +441,11 @@ fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Ve
     })
 }
 
-fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) -> Result<(), LoadError> {
+fn apply_preprocessor(
+    p: &mut Preprocess,
+    file: &NamedBytes,
+    image_size: usize,
+) -> Result<(), LoadError> {
     let json: PreprocessorJson = parse_json(file)?;
     if let Some(m) = &json.image_mean {
         p.mean = rgb(file.name, "image_mean", m)?;
@@ -383,7 +458,12 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
         Some(SizeJson::Square(s)) | Some(SizeJson::ShortestEdge { shortest_edge: s }) => Some(s),
         Some(SizeJson::HeightWidth { height, width }) if height == width => Some(height),
         Some(SizeJson::HeightWidth { height, width }) => {
-            return Err(bad_value(file.name, "size", (height, width), "only square inputs are supported"));
+            return Err(bad_value(
+                file.name,
+                "size",
+                (height, width),
+                "only square inputs are supported",
+            ));
         }
     };
     agree(file.name, "size", size, image_size)?;
@@ -392,7 +472,14 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
         None => {}
         Some(2) => p.interpolation = Interpolation::Bilinear,
         Some(3) => p.interpolation = Interpolation::Bicubic,
-        Some(other) => return Err(bad_value(file.name, "resample", other, "expected 2 (bilinear) or 3 (bicubic)")),
+        Some(other) => {
+            return Err(bad_value(
+                file.name,
+                "resample",
+                other,
+                "expected 2 (bilinear) or 3 (bicubic)",
+            ));
+        }
     }
     // A Hugging Face processor resizes straight to the input size.
     p.crop_pct = None;

@@ -12,20 +12,41 @@ pub enum LoadError {
     NotSafetensors { file: String, reason: String },
     #[error("{file}: the file is truncated or its header lies about tensor offsets ({reason})")]
     Corrupt { file: String, reason: String },
-    #[error("{file}: neither the Hugging Face ViT layout nor the timm ViT layout (no `vit.embeddings.cls_token` or `cls_token` tensor)")]
+    #[error(
+        "{file}: neither the Hugging Face ViT layout nor the timm ViT layout (no `vit.embeddings.cls_token` or `cls_token` tensor)"
+    )]
     UnknownLayout { file: String },
     #[error("{file}: missing tensor `{name}`")]
     MissingTensor { file: String, name: String },
     #[error("{file}: tensor `{name}` has shape {found:?}, expected {expected}")]
-    WrongShape { file: String, name: String, expected: String, found: Vec<usize> },
+    WrongShape {
+        file: String,
+        name: String,
+        expected: String,
+        found: Vec<usize>,
+    },
     #[error("{file}: tensor `{name}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
-    UnsupportedDtype { file: String, name: String, dtype: String },
+    UnsupportedDtype {
+        file: String,
+        name: String,
+        dtype: String,
+    },
     #[error("{file}: not valid JSON ({reason})")]
     BadJson { file: String, reason: String },
     #[error("{file}: `{field}` is {value}, which is not usable ({reason})")]
-    BadConfigValue { file: String, field: String, value: String, reason: String },
+    BadConfigValue {
+        file: String,
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("{file}: `{field}` is {config} but the weights have {weights}")]
-    ConfigContradicts { file: String, field: String, config: String, weights: String },
+    ConfigContradicts {
+        file: String,
+        field: String,
+        config: String,
+        weights: String,
+    },
 }
 
 /// Why an image could not be turned into model input.
@@ -36,7 +57,12 @@ pub enum ImageError {
     #[error("{file}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): {reason}")]
     Decode { file: String, reason: String },
     #[error("{file}: {width}x{height} pixels is too large (the limit is {limit} pixels a side)")]
-    TooLarge { file: String, width: u32, height: u32, limit: u32 },
+    TooLarge {
+        file: String,
+        width: u32,
+        height: u32,
+        limit: u32,
+    },
 }
 
 /// Errors a caller of the model can meet.

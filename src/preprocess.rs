@@ -25,11 +25,23 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty { file: file.into() });
     }
-    let decode_err = |e: image::ImageError| ImageError::Decode { file: file.into(), reason: e.to_string() };
-    let reader = || ImageReader::new(Cursor::new(bytes)).with_guessed_format().expect("reading from memory cannot fail");
+    let decode_err = |e: image::ImageError| ImageError::Decode {
+        file: file.into(),
+        reason: e.to_string(),
+    };
+    let reader = || {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .expect("reading from memory cannot fail")
+    };
     let (width, height) = reader().into_dimensions().map_err(decode_err)?;
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(ImageError::TooLarge { file: file.into(), width, height, limit: MAX_SIDE });
+        return Err(ImageError::TooLarge {
+            file: file.into(),
+            width,
+            height,
+            limit: MAX_SIDE,
+        });
     }
     let mut reader = reader();
     let mut limits = Limits::default();
@@ -37,13 +49,21 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
     limits.max_image_height = Some(MAX_SIDE);
     reader.limits(limits);
     let rgb = reader.decode().map_err(decode_err)?.into_rgb8();
-    Ok(RgbImage { width: rgb.width(), height: rgb.height(), pixels: rgb.into_raw() })
+    Ok(RgbImage {
+        width: rgb.width(),
+        height: rgb.height(),
+        pixels: rgb.into_raw(),
+    })
 }
 
 /// Python's `round`, which rounds halves to even; torchvision's centre crop uses it.
 fn round_half_even(x: f64) -> f64 {
     let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 { r - x.signum() } else { r }
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
 }
 
 /// RGB pixels → `[3, size, size]` normalised floats in channel-major order.
@@ -67,7 +87,14 @@ pub fn preprocess(image: &RgbImage, p: &Preprocess) -> Vec<f32> {
         None => (size, size, None),
     };
     let (rw, rh) = (rw.max(1), rh.max(1));
-    let buf = resize_rgb(&image.pixels, w as usize, h as usize, rw as usize, rh as usize, p.interpolation);
+    let buf = resize_rgb(
+        &image.pixels,
+        w as usize,
+        h as usize,
+        rw as usize,
+        rh as usize,
+        p.interpolation,
+    );
     let (left, top) = crop.unwrap_or((0, 0));
     let n = p.size * p.size;
     let mut out = vec![0f32; 3 * n];

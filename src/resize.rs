@@ -60,11 +60,19 @@ fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -
         for (x, kx) in k.iter().enumerate().take(xmax) {
             let v = if ww != 0.0 { kx / ww } else { *kx };
             let fixed = v * (1u32 << PRECISION_BITS) as f64;
-            weights[xx * ksize + x] = if v < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
+            weights[xx * ksize + x] = if v < 0.0 {
+                (fixed - 0.5) as i32
+            } else {
+                (fixed + 0.5) as i32
+            };
         }
         bounds.push((xmin, xmax));
     }
-    Coefficients { bounds, ksize, weights }
+    Coefficients {
+        bounds,
+        ksize,
+        weights,
+    }
 }
 
 fn clip8(v: i64) -> u8 {
@@ -72,7 +80,14 @@ fn clip8(v: i64) -> u8 {
 }
 
 /// Resizes row-major RGB `src` (`w` x `h`) to `out_w` x `out_h`.
-pub fn resize_rgb(src: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, interpolation: Interpolation) -> Vec<u8> {
+pub fn resize_rgb(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    out_w: usize,
+    out_h: usize,
+    interpolation: Interpolation,
+) -> Vec<u8> {
     if (w, h) == (out_w, out_h) {
         return src.to_vec();
     }

@@ -18,8 +18,12 @@ impl<'a> SafetensorsFile<'a> {
         if bytes.is_empty() {
             return Err(LoadError::Empty { file });
         }
-        let tensors = SafeTensors::deserialize(bytes).map_err(|e| classify(file.clone(), bytes.len(), e))?;
-        Ok(Self { name: file, tensors })
+        let tensors =
+            SafeTensors::deserialize(bytes).map_err(|e| classify(file.clone(), bytes.len(), e))?;
+        Ok(Self {
+            name: file,
+            tensors,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -35,10 +39,12 @@ impl<'a> SafetensorsFile<'a> {
     }
 
     fn view(&self, name: &str) -> Result<TensorView<'a>, LoadError> {
-        self.tensors.tensor(name).map_err(|_| LoadError::MissingTensor {
-            file: self.name.clone(),
-            name: name.to_string(),
-        })
+        self.tensors
+            .tensor(name)
+            .map_err(|_| LoadError::MissingTensor {
+                file: self.name.clone(),
+                name: name.to_string(),
+            })
     }
 
     pub fn shape(&self, name: &str) -> Result<Vec<usize>, LoadError> {
@@ -53,9 +59,18 @@ impl<'a> SafetensorsFile<'a> {
         }
         let data = view.data();
         Ok(match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
             other => {
                 return Err(LoadError::UnsupportedDtype {
                     file: self.name.clone(),
@@ -79,12 +94,22 @@ impl<'a> SafetensorsFile<'a> {
 fn classify(file: String, len: usize, e: SafeTensorError) -> LoadError {
     use SafeTensorError::*;
     match e {
-        InvalidHeader(_) | InvalidHeaderStart | InvalidHeaderDeserialization(_) | HeaderTooLarge
-        | HeaderTooSmall | JsonError(_) => LoadError::NotSafetensors { file, reason: e.to_string() },
+        InvalidHeader(_)
+        | InvalidHeaderStart
+        | InvalidHeaderDeserialization(_)
+        | HeaderTooLarge
+        | HeaderTooSmall
+        | JsonError(_) => LoadError::NotSafetensors {
+            file,
+            reason: e.to_string(),
+        },
         InvalidHeaderLength => LoadError::Corrupt {
             file,
             reason: format!("the header says it is longer than the {len}-byte file"),
         },
-        other => LoadError::Corrupt { file, reason: other.to_string() },
+        other => LoadError::Corrupt {
+            file,
+            reason: other.to_string(),
+        },
     }
 }

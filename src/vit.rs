@@ -59,6 +59,9 @@ impl VisionTransformer {
     /// Logits and every block's attention weights.
     pub fn forward_with_attention(&self, images: Tensor<4>) -> ForwardOutput {
         let (features, attention) = self.encode(images, true);
-        ForwardOutput { logits: self.head.forward(features), attention }
+        ForwardOutput {
+            logits: self.head.forward(features),
+            attention,
+        }
     }
 }

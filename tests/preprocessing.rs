@@ -20,8 +20,15 @@ fn pixels_match_the_reference_processors() {
             let diff = max_abs_diff(&ours, &theirs);
             // Pillow's resize is reproduced exactly; JPEG decoders (libjpeg-turbo there, zune-jpeg
             // here) may round their IDCT differently by a few levels.
-            let tolerance = if name.ends_with(".jpg") { 3.0 * LEVEL } else { 1e-6 };
-            assert!(diff <= tolerance, "{fixture:?} {name}: pixels differ by {diff} (> {tolerance})");
+            let tolerance = if name.ends_with(".jpg") {
+                3.0 * LEVEL
+            } else {
+                1e-6
+            };
+            assert!(
+                diff <= tolerance,
+                "{fixture:?} {name}: pixels differ by {diff} (> {tolerance})"
+            );
         }
     }
 }
@@ -29,17 +36,30 @@ fn pixels_match_the_reference_processors() {
 #[test]
 fn image_files_classify_like_the_reference_end_to_end() {
     let model = pollster::block_on(classifier(Fixture::Hf, BackendKind::Flex));
-    let lossless: Vec<_> = IMAGES.iter().filter(|(n, _)| !n.ends_with(".jpg")).collect();
-    let pixels: Vec<_> = lossless.iter().map(|(n, b)| model.pixels(n, b).unwrap()).collect();
+    let lossless: Vec<_> = IMAGES
+        .iter()
+        .filter(|(n, _)| !n.ends_with(".jpg"))
+        .collect();
+    let pixels: Vec<_> = lossless
+        .iter()
+        .map(|(n, b)| model.pixels(n, b).unwrap())
+        .collect();
     let logits = pollster::block_on(model.logits(&pixels)).unwrap();
     for ((name, _), ours) in lossless.iter().zip(&logits) {
         let theirs = reference(name, "hf.logits");
         assert!(max_abs_diff(ours, &theirs) <= 3e-5, "{name}");
         let top = model.top_k(ours, 5);
         let expected = model.top_k(&theirs, 5);
-        assert_eq!(top.iter().map(|p| p.index).collect::<Vec<_>>(), expected.iter().map(|p| p.index).collect::<Vec<_>>(), "{name}");
+        assert_eq!(
+            top.iter().map(|p| p.index).collect::<Vec<_>>(),
+            expected.iter().map(|p| p.index).collect::<Vec<_>>(),
+            "{name}"
+        );
         for (a, b) in top.iter().zip(&expected) {
-            assert!((a.probability - b.probability).abs() < 1e-5, "{name}: {a:?} vs {b:?}");
+            assert!(
+                (a.probability - b.probability).abs() < 1e-5,
+                "{name}: {a:?} vs {b:?}"
+            );
         }
         assert_eq!(top[0].label, common::LABELS[top[0].index]);
     }
@@ -49,13 +69,19 @@ fn image_error(name: &str, bytes: &[u8]) -> ImageError {
     let model = pollster::block_on(classifier(Fixture::Hf, BackendKind::Flex));
     match model.pixels(name, bytes) {
         Err(VitError::Image(e)) => e,
-        other => panic!("{name}: expected an image error, got {:?}", other.map(|p| p.len())),
+        other => panic!(
+            "{name}: expected an image error, got {:?}",
+            other.map(|p| p.len())
+        ),
     }
 }
 
 #[test]
 fn bad_images_get_errors_that_name_the_file() {
-    assert!(matches!(image_error("empty.png", b""), ImageError::Empty { .. }));
+    assert!(matches!(
+        image_error("empty.png", b""),
+        ImageError::Empty { .. }
+    ));
 
     let e = image_error("notes.txt", b"these are not pixels");
     assert!(matches!(e, ImageError::Decode { .. }), "{e}");
@@ -70,5 +96,15 @@ fn bad_images_get_errors_that_name_the_file() {
     huge[18..22].copy_from_slice(&20_000i32.to_le_bytes());
     huge[22..26].copy_from_slice(&20_000i32.to_le_bytes());
     let e = image_error("huge.bmp", &huge);
-    assert!(matches!(e, ImageError::TooLarge { width: 20_000, height: 20_000, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ImageError::TooLarge {
+                width: 20_000,
+                height: 20_000,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }

@@ -17,25 +17,56 @@ pub const TIMM_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_timm/model.safe
 pub const TIMM_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_timm/config.json");
 pub const REFERENCE: &[u8] = include_bytes!("../fixtures/reference.safetensors");
 
-pub const LABELS: [&str; 7] = ["red square", "green disc", "blue stripes", "checkerboard", "gradient", "noise", "blank"];
+pub const LABELS: [&str; 7] = [
+    "red square",
+    "green disc",
+    "blue stripes",
+    "checkerboard",
+    "gradient",
+    "noise",
+    "blank",
+];
 
 /// (file name, bytes) of every test image; its key in the reference is the name with `.` → `_`.
 pub const IMAGES: [(&str, &[u8]); 7] = [
-    ("gradient.png", include_bytes!("../fixtures/images/gradient.png")),
-    ("checker.bmp", include_bytes!("../fixtures/images/checker.bmp")),
-    ("disc_rgba.png", include_bytes!("../fixtures/images/disc_rgba.png")),
+    (
+        "gradient.png",
+        include_bytes!("../fixtures/images/gradient.png"),
+    ),
+    (
+        "checker.bmp",
+        include_bytes!("../fixtures/images/checker.bmp"),
+    ),
+    (
+        "disc_rgba.png",
+        include_bytes!("../fixtures/images/disc_rgba.png"),
+    ),
     ("grey.png", include_bytes!("../fixtures/images/grey.png")),
-    ("noise.webp", include_bytes!("../fixtures/images/noise.webp")),
-    ("stripes.gif", include_bytes!("../fixtures/images/stripes.gif")),
-    ("gradient.jpg", include_bytes!("../fixtures/images/gradient.jpg")),
+    (
+        "noise.webp",
+        include_bytes!("../fixtures/images/noise.webp"),
+    ),
+    (
+        "stripes.gif",
+        include_bytes!("../fixtures/images/stripes.gif"),
+    ),
+    (
+        "gradient.jpg",
+        include_bytes!("../fixtures/images/gradient.jpg"),
+    ),
 ];
 
 /// A tensor the reference code computed, e.g. `reference("grey.png", "hf.logits")`.
 pub fn reference(image: &str, what: &str) -> Vec<f32> {
     let st = SafeTensors::deserialize(REFERENCE).unwrap();
     let key = format!("{}.{what}", image.replace('.', "_"));
-    let view = st.tensor(&key).unwrap_or_else(|_| panic!("no reference {key}"));
-    view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    let view = st
+        .tensor(&key)
+        .unwrap_or_else(|_| panic!("no reference {key}"));
+    view.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,7 +89,14 @@ impl Fixture {
                 preprocessor: Some(nb("preprocessor_config.json", HF_PREPROCESSOR)),
             },
             Fixture::HfF16 | Fixture::HfBf16 => ModelFiles {
-                weights: nb("model.safetensors", if self == Fixture::HfF16 { HF_F16 } else { HF_BF16 }),
+                weights: nb(
+                    "model.safetensors",
+                    if self == Fixture::HfF16 {
+                        HF_F16
+                    } else {
+                        HF_BF16
+                    },
+                ),
                 config: Some(nb("config.json", HF_CONFIG)),
                 preprocessor: Some(nb("preprocessor_config.json", HF_PREPROCESSOR)),
             },
@@ -88,7 +126,10 @@ pub async fn classifier(fixture: Fixture, backend: BackendKind) -> Classifier {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Feeds the reference code's own pixels to our model (so preprocessing is not under test here)
@@ -96,19 +137,28 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 pub async fn check_parity(fixture: Fixture, backend: BackendKind, tolerance: f32) {
     let model = classifier(fixture, backend).await;
     let (out_key, pixel_key) = fixture.keys();
-    let pixels: Vec<Vec<f32>> = IMAGES.iter().map(|(name, _)| reference(name, &format!("{pixel_key}.pixels"))).collect();
+    let pixels: Vec<Vec<f32>> = IMAGES
+        .iter()
+        .map(|(name, _)| reference(name, &format!("{pixel_key}.pixels")))
+        .collect();
     let logits = model.logits(&pixels).await.unwrap();
     for ((name, _), ours) in IMAGES.iter().zip(&logits) {
         let theirs = reference(name, &format!("{out_key}.logits"));
         let diff = max_abs_diff(ours, &theirs);
-        assert!(diff <= tolerance, "{fixture:?} on {backend}: {name} logits differ by {diff} (> {tolerance})");
+        assert!(
+            diff <= tolerance,
+            "{fixture:?} on {backend}: {name} logits differ by {diff} (> {tolerance})"
+        );
     }
     if matches!(fixture, Fixture::Hf | Fixture::Timm) {
         let features = model.features(&pixels).await.unwrap();
         for ((name, _), ours) in IMAGES.iter().zip(&features) {
             let theirs = reference(name, &format!("{out_key}.features"));
             let diff = max_abs_diff(ours, &theirs);
-            assert!(diff <= tolerance, "{fixture:?} on {backend}: {name} features differ by {diff} (> {tolerance})");
+            assert!(
+                diff <= tolerance,
+                "{fixture:?} on {backend}: {name} features differ by {diff} (> {tolerance})"
+            );
         }
     }
 }

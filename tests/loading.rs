@@ -1,0 +1,299 @@
+//! Loading: configs are read and checked, and every kind of bad input gets its own error.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{
+    Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS,
+    max_abs_diff,
+};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
+use vit_wasm::backend::BackendKind;
+use vit_wasm::checkpoint::{ModelFiles, load_vit};
+use vit_wasm::config::{Interpolation, NamedBytes};
+use vit_wasm::error::LoadError;
+use vit_wasm::imagenet::IMAGENET_LABELS;
+
+fn load(
+    weights: &[u8],
+    config: Option<&[u8]>,
+    preprocessor: Option<&[u8]>,
+) -> Result<vit_wasm::config::ViTConfig, LoadError> {
+    let files = ModelFiles {
+        weights: NamedBytes {
+            name: "model.safetensors",
+            bytes: weights,
+        },
+        config: config.map(|bytes| NamedBytes {
+            name: "config.json",
+            bytes,
+        }),
+        preprocessor: preprocessor.map(|bytes| NamedBytes {
+            name: "preprocessor_config.json",
+            bytes,
+        }),
+    };
+    load_vit(files, &burn::prelude::Device::flex()).map(|(_, c)| c)
+}
+
+/// Rewrites a safetensors file: `edit` sees every tensor as (dtype, shape, bytes).
+fn rewrite(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>),
+) -> Vec<u8> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let mut tensors: BTreeMap<_, _> = st
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                (v.dtype(), v.shape().to_vec(), v.data().to_vec()),
+            )
+        })
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    serialize(views, None).unwrap()
+}
+
+#[test]
+fn hf_config_and_preprocessor_are_read() {
+    let c = load(HF_WEIGHTS, Some(HF_CONFIG), Some(HF_PREPROCESSOR)).unwrap();
+    assert_eq!(
+        (
+            c.image_size,
+            c.patch_size,
+            c.hidden_size,
+            c.num_layers,
+            c.num_heads,
+            c.mlp_size
+        ),
+        (48, 8, 48, 2, 3, 96)
+    );
+    assert_eq!(c.head_dim(), 16);
+    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!(c.labels, LABELS);
+    assert_eq!(c.preprocess.mean, [0.485, 0.456, 0.406]);
+    assert_eq!(c.preprocess.interpolation, Interpolation::Bilinear);
+    assert_eq!(c.preprocess.crop_pct, None);
+}
+
+#[test]
+fn timm_config_is_read() {
+    let c = load(TIMM_WEIGHTS, Some(TIMM_CONFIG), None).unwrap();
+    assert_eq!((c.num_heads, c.layer_norm_eps), (3, 1e-6));
+    assert_eq!(c.labels, LABELS);
+    assert_eq!(c.preprocess.interpolation, Interpolation::Bicubic);
+    assert_eq!(c.preprocess.crop_pct, Some(0.875));
+    // The head count also follows from timm's architecture name.
+    let named = br#"{"architecture": "vit_small_patch16_224"}"#;
+    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().num_heads, 6);
+    let named = br#"{"architecture": "vit_base_patch16_224"}"#;
+    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().num_heads, 12);
+}
+
+#[test]
+fn without_config_the_shape_comes_from_the_tensors_and_the_defaults_from_the_layout() {
+    let c = load(HF_WEIGHTS, None, None).unwrap();
+    assert_eq!(
+        (
+            c.image_size,
+            c.patch_size,
+            c.hidden_size,
+            c.num_layers,
+            c.mlp_size
+        ),
+        (48, 8, 48, 2, 96)
+    );
+    // Heads default to a head dimension of 64, at least one.
+    assert_eq!(c.num_heads, 1);
+    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!(
+        c.labels,
+        (0..7).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(c.preprocess.mean, [0.5; 3]);
+    let t = load(TIMM_WEIGHTS, None, None).unwrap();
+    assert_eq!(t.layer_norm_eps, 1e-6);
+    assert_eq!(IMAGENET_LABELS.len(), 1000);
+    assert_eq!(IMAGENET_LABELS[0], "tench, Tinca tinca");
+}
+
+#[test]
+fn both_layouts_hold_the_same_weights() {
+    let device = burn::prelude::Device::flex();
+    let (hf, _) = load_vit(Fixture::Hf.files(), &device).unwrap();
+    let (timm, _) = load_vit(Fixture::Timm.files(), &device).unwrap();
+    let qkv = |m: &vit_wasm::vit::VisionTransformer| {
+        m.blocks[1]
+            .attn
+            .qkv
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert_eq!(max_abs_diff(&qkv(&hf), &qkv(&timm)), 0.0);
+}
+
+fn err(weights: &[u8]) -> LoadError {
+    load(weights, Some(HF_CONFIG), None).unwrap_err()
+}
+
+#[test]
+fn empty_and_foreign_files_are_refused() {
+    assert!(matches!(err(b""), LoadError::Empty { .. }));
+    let e = err(common::IMAGES[0].1);
+    assert!(matches!(e, LoadError::NotSafetensors { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("model.safetensors: not a safetensors file"),
+        "{e}"
+    );
+    let other = rewrite(HF_WEIGHTS, |t| {
+        let v = t.remove("vit.embeddings.cls_token").unwrap();
+        t.clear();
+        t.insert("embedding.weight".into(), v);
+    });
+    assert!(matches!(err(&other), LoadError::UnknownLayout { .. }));
+}
+
+#[test]
+fn truncated_files_and_lying_headers_are_refused() {
+    let e = err(&HF_WEIGHTS[..HF_WEIGHTS.len() - 100]);
+    assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
+    let e = err(&HF_WEIGHTS[..6]);
+    assert!(
+        matches!(
+            e,
+            LoadError::NotSafetensors { .. } | LoadError::Corrupt { .. }
+        ),
+        "{e}"
+    );
+
+    // Point a tensor past the end of the data.
+    let n = u64::from_le_bytes(HF_WEIGHTS[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&HF_WEIGHTS[8..8 + n]).unwrap();
+    let offsets = &mut header["classifier.bias"]["data_offsets"];
+    offsets[1] = serde_json::json!(offsets[1].as_u64().unwrap() + 1_000_000);
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut lying = (header.len() as u64).to_le_bytes().to_vec();
+    lying.extend(header);
+    lying.extend(&HF_WEIGHTS[8 + n..]);
+    let e = err(&lying);
+    assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
+
+    // A header length larger than the file.
+    let mut long = HF_WEIGHTS.to_vec();
+    long[..8].copy_from_slice(&(HF_WEIGHTS.len() as u64 * 2).to_le_bytes());
+    assert!(matches!(
+        err(&long),
+        LoadError::Corrupt { .. } | LoadError::NotSafetensors { .. }
+    ));
+}
+
+#[test]
+fn a_missing_tensor_is_named() {
+    let name = "vit.encoder.layer.1.attention.attention.value.bias";
+    let w = rewrite(HF_WEIGHTS, |t| {
+        t.remove(name);
+    });
+    let e = err(&w);
+    assert!(
+        matches!(&e, LoadError::MissingTensor { name: n, .. } if n == name),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("model.safetensors: missing tensor `{name}`")
+    );
+}
+
+#[test]
+fn a_wrong_shape_is_named_with_expected_and_found() {
+    let name = "vit.encoder.layer.0.output.dense.weight";
+    let w = rewrite(HF_WEIGHTS, |t| {
+        let e = t.get_mut(name).unwrap();
+        e.1 = vec![48, 48];
+        e.2.truncate(48 * 48 * 4);
+    });
+    let e = err(&w);
+    assert_eq!(
+        e.to_string(),
+        format!("model.safetensors: tensor `{name}` has shape [48, 48], expected [48, 96]")
+    );
+}
+
+#[test]
+fn an_unsupported_dtype_is_named() {
+    let name = "vit.layernorm.weight";
+    let w = rewrite(HF_WEIGHTS, |t| {
+        let e = t.get_mut(name).unwrap();
+        e.0 = Dtype::I32;
+    });
+    let e = err(&w);
+    assert!(
+        matches!(&e, LoadError::UnsupportedDtype { name: n, .. } if n == name),
+        "{e}"
+    );
+    assert!(e.to_string().contains("I32"), "{e}");
+}
+
+#[test]
+fn configs_that_contradict_the_weights_or_are_broken_are_refused() {
+    let contradicting = String::from_utf8(HF_CONFIG.to_vec())
+        .unwrap()
+        .replace("\"hidden_size\": 48", "\"hidden_size\": 768");
+    let e = load(HF_WEIGHTS, Some(contradicting.as_bytes()), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.json: `hidden_size` is 768 but the weights have 48"
+    );
+
+    let e = load(HF_WEIGHTS, Some(b"{not json"), None).unwrap_err();
+    assert!(matches!(e, LoadError::BadJson { .. }), "{e}");
+
+    let e = load(HF_WEIGHTS, Some(br#"{"num_attention_heads": 5}"#), None).unwrap_err();
+    assert!(e.to_string().contains("num_attention_heads"), "{e}");
+
+    let e = load(HF_WEIGHTS, Some(br#"{"hidden_act": "relu"}"#), None).unwrap_err();
+    assert!(e.to_string().contains("hidden_act"), "{e}");
+
+    let e = load(
+        HF_WEIGHTS,
+        Some(br#"{"id2label": {"0": "a", "1": "b"}}"#),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.json: `id2label` is 2 labels but the weights have 7 classes"
+    );
+
+    let e = load(
+        HF_WEIGHTS,
+        None,
+        Some(br#"{"size": {"height": 224, "width": 224}}"#),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "preprocessor_config.json: `size` is 224 but the weights have 48"
+    );
+
+    let e = load(HF_WEIGHTS, None, Some(br#"{"image_std": [0.5, 0, 0.5]}"#)).unwrap_err();
+    assert!(e.to_string().contains("image_std"), "{e}");
+}
+
+#[test]
+fn the_loaded_model_runs_on_every_cpu_backend() {
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        let model = pollster::block_on(common::classifier(Fixture::Timm, backend));
+        assert_eq!(model.model.blocks.len(), 2);
+    }
+}
