@@ -26,11 +26,7 @@ impl Attention {
             .forward(x)
             .reshape([batch, tokens, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
-        let [q, k, v] = [0, 1, 2].map(|i| {
-            qkv.clone()
-                .narrow(0, i, 1)
-                .reshape([batch, heads, tokens, head_dim])
-        });
+        let [q, k, v] = [0, 1, 2].map(|i| qkv.clone().narrow(0, i, 1).reshape([batch, heads, tokens, head_dim]));
 
         let scale = (head_dim as f64).powf(-0.5);
         let weights = softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3);

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use burn::prelude::Device;
 use burn::tensor::wgpu::WgpuBackend;
@@ -33,26 +34,32 @@ impl BackendKind {
         }
     }
 
-    /// Creates the device. The GPU is initialised asynchronously, as the browser requires.
+    /// The backend's device. The GPU is initialised asynchronously, as the browser requires,
+    /// and only once: Burn registers one wgpu runtime per process, so later calls share it.
     pub async fn device(self) -> Result<Device, VitError> {
+        static WGPU: Mutex<Option<Device>> = Mutex::new(None);
         Ok(match self {
             BackendKind::Flex => Device::flex(),
             #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
             BackendKind::Wgpu => {
+                if let Some(device) = WGPU.lock().unwrap().clone() {
+                    return Ok(device);
+                }
                 let api = if cfg!(target_family = "wasm") {
                     WgpuBackend::WebGpu
                 } else {
                     WgpuBackend::Auto
                 };
-                Device::wgpu_options()
+                let device = Device::wgpu_options()
                     .graphics_api(api)
                     .init_async()
                     .await
                     .map_err(|e| VitError::Backend {
                         backend: self.name().into(),
                         reason: e.to_string(),
-                    })?
+                    })?;
+                WGPU.lock().unwrap().get_or_insert(device).clone()
             }
         })
     }

@@ -16,9 +16,7 @@ pub struct Block {
 
 impl Block {
     pub fn forward(&self, x: Tensor<3>, return_weights: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (attended, weights) = self
-            .attn
-            .forward(self.norm1.forward(x.clone()), return_weights);
+        let (attended, weights) = self.attn.forward(self.norm1.forward(x.clone()), return_weights);
         let x = x + attended;
         let x = x.clone() + self.mlp.forward(self.norm2.forward(x));
         (x, weights)

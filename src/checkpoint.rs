@@ -29,10 +29,7 @@ pub struct ModelFiles<'a> {
 ///
 /// Tensors are converted one at a time, so besides the file bytes at most one tensor's copy
 /// is alive until it is handed to the device.
-pub fn load_vit(
-    files: ModelFiles,
-    device: &Device,
-) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, ViTConfig), LoadError> {
     let file = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
     let names = Names::detect(&file)?;
     let shapes = names.shapes(&file)?;
@@ -92,18 +89,15 @@ impl Names {
         match parts.as_slice() {
             ["cls_token"] => one(format!("{p}embeddings.cls_token")),
             ["pos_embed"] => one(format!("{p}embeddings.position_embeddings")),
-            ["patch_embed", "proj", t] => {
-                one(format!("{p}embeddings.patch_embeddings.projection.{t}"))
-            }
+            ["patch_embed", "proj", t] => one(format!("{p}embeddings.patch_embeddings.projection.{t}")),
             ["norm", t] => one(format!("{p}layernorm.{t}")),
             ["head", t] => one(format!("classifier.{t}")),
             ["blocks", n, rest @ ..] => {
                 let layer = format!("{p}encoder.layer.{n}");
                 match rest {
-                    ["attn", "qkv", t] => Source::Fused(
-                        ["query", "key", "value"]
-                            .map(|x| format!("{layer}.attention.attention.{x}.{t}")),
-                    ),
+                    ["attn", "qkv", t] => {
+                        Source::Fused(["query", "key", "value"].map(|x| format!("{layer}.attention.attention.{x}.{t}")))
+                    }
                     ["norm1", t] => one(format!("{layer}.layernorm_before.{t}")),
                     ["attn", "proj", t] => one(format!("{layer}.attention.output.dense.{t}")),
                     ["norm2", t] => one(format!("{layer}.layernorm_after.{t}")),
@@ -141,12 +135,7 @@ impl Names {
 
     /// The model's shape, read off the tensors.
     fn shapes(&self, file: &SafetensorsFile) -> Result<WeightShapes, LoadError> {
-        let patch = self.shape_of(
-            file,
-            "patch_embed.proj.weight",
-            4,
-            "[hidden, channels, patch, patch]",
-        )?;
+        let patch = self.shape_of(file, "patch_embed.proj.weight", 4, "[hidden, channels, patch, patch]")?;
         let (hidden_size, num_channels, patch_size) = (patch[0], patch[1], patch[2]);
         if patch[3] != patch_size {
             return Err(file.wrong_shape(
@@ -171,13 +160,7 @@ impl Names {
         };
         let num_layers = file
             .names()
-            .filter_map(|n| {
-                n.strip_prefix(&block_prefix)?
-                    .split('.')
-                    .next()?
-                    .parse::<usize>()
-                    .ok()
-            })
+            .filter_map(|n| n.strip_prefix(&block_prefix)?.split('.').next()?.parse::<usize>().ok())
             .max()
             .map_or(0, |n| n + 1);
         if num_layers == 0 {
@@ -223,27 +206,14 @@ impl Loader<'_> {
         }
     }
 
-    fn tensor<const D: usize>(
-        &self,
-        name: &str,
-        shape: [usize; D],
-    ) -> Result<Tensor<D>, LoadError> {
+    fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, LoadError> {
         let values = self.values(name, &shape)?;
-        Ok(Tensor::from_data(
-            TensorData::new(values, shape),
-            self.device,
-        ))
+        Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
     }
 
     /// A PyTorch Linear (`weight [out, in]`) as Burn's (`[in, out]`). For HF's fused qkv,
     /// `d_out` is one part's width.
-    fn linear(
-        &self,
-        name: &str,
-        d_in: usize,
-        d_out: usize,
-        parts: usize,
-    ) -> Result<Linear, LoadError> {
+    fn linear(&self, name: &str, d_in: usize, d_out: usize, parts: usize) -> Result<Linear, LoadError> {
         let w = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
         let rows = parts * d_out;
         let mut transposed = vec![0.0; w.len()];
@@ -267,9 +237,7 @@ impl Loader<'_> {
             .with_epsilon(self.config.layer_norm_eps)
             .init(self.device);
         norm.gamma = Param::from_tensor(self.tensor(&format!("{name}.weight"), [d])?);
-        norm.beta = Some(Param::from_tensor(
-            self.tensor(&format!("{name}.bias"), [d])?,
-        ));
+        norm.beta = Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d])?));
         Ok(norm)
     }
 
@@ -301,9 +269,7 @@ impl Loader<'_> {
         let c = self.config;
         let (d, p) = (c.hidden_size, c.patch_size);
         let patch_embed = PatchEmbedding {
-            weight: Param::from_tensor(
-                self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?,
-            ),
+            weight: Param::from_tensor(self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?),
             bias: Param::from_tensor(self.tensor("patch_embed.proj.bias", [d])?),
             patch_size: p,
         };
@@ -311,9 +277,7 @@ impl Loader<'_> {
             patch_embed,
             cls_token: Param::from_tensor(self.tensor("cls_token", [1, 1, d])?),
             pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
-            blocks: (0..c.num_layers)
-                .map(|i| self.block(i))
-                .collect::<Result<_, _>>()?,
+            blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
             norm: self.layer_norm("norm")?,
             head: self.linear("head", d, c.num_labels(), 1)?,
         })

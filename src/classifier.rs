@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 
+use crate::attention_rollout::attention_rollout;
 use crate::backend::BackendKind;
 use crate::checkpoint::{ModelFiles, load_vit};
 use crate::config::ViTConfig;
@@ -24,11 +25,7 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    pub fn load(
-        files: ModelFiles,
-        backend: BackendKind,
-        device: &Device,
-    ) -> Result<Self, LoadError> {
+    pub fn load(files: ModelFiles, backend: BackendKind, device: &Device) -> Result<Self, LoadError> {
         let (model, config) = load_vit(files, device)?;
         Ok(Self {
             model,
@@ -60,13 +57,19 @@ impl Classifier {
         rows(self.model.forward(self.batch(images)), self.backend).await
     }
 
+    /// Logits and the attention rollout over the patch grid (row-major), one row per image.
+    pub async fn logits_with_attention(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), VitError> {
+        let out = self.model.forward_with_attention(self.batch(images));
+        let rollout = attention_rollout(&out.attention);
+        Ok((
+            rows(out.logits, self.backend).await?,
+            rows(rollout, self.backend).await?,
+        ))
+    }
+
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(
-            self.model.forward_features(self.batch(images)),
-            self.backend,
-        )
-        .await
+        rows(self.model.forward_features(self.batch(images)), self.backend).await
     }
 
     /// The `k` most probable labels for one row of logits.
@@ -74,11 +77,7 @@ impl Classifier {
         let probabilities = softmax_cpu(logits);
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
         // Ranked on the CPU: WebGPU has no sort for topk in wasm.
-        order.sort_by(|a, b| {
-            probabilities[*b]
-                .total_cmp(&probabilities[*a])
-                .then(a.cmp(b))
-        });
+        order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]).then(a.cmp(b)));
         order
             .into_iter()
             .take(k)
@@ -98,13 +97,8 @@ pub async fn rows(t: Tensor<2>, backend: BackendKind) -> Result<Vec<Vec<f32>>, V
         backend: backend.to_string(),
         reason,
     };
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| failed(format!("{e:?}")))?;
-    let values = data
-        .try_into_vec::<f32>()
-        .map_err(|e| failed(format!("{e:?}")))?;
+    let data = t.into_data_async().await.map_err(|e| failed(format!("{e:?}")))?;
+    let values = data.try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?;
     Ok(values.chunks(cols.max(1)).map(<[f32]>::to_vec).collect())
 }
 

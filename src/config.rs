@@ -224,9 +224,7 @@ fn timm_heads(architecture: &str) -> Option<usize> {
 
 fn rgb(file: &str, field: &str, v: &[f32]) -> Result<[f32; 3], LoadError> {
     match v {
-        [a, b, c] if !(field.ends_with("std") && [a, b, c].iter().any(|x| **x <= 0.0)) => {
-            Ok([*a, *b, *c])
-        }
+        [a, b, c] if !(field.ends_with("std") && [a, b, c].iter().any(|x| **x <= 0.0)) => Ok([*a, *b, *c]),
         _ => Err(bad_value(
             file,
             field,
@@ -270,9 +268,7 @@ pub fn resolve_config(
     agree(
         cfg_name,
         "image_size",
-        json.image_size
-            .or(args.and_then(|a| a.img_size))
-            .or(input_side),
+        json.image_size.or(args.and_then(|a| a.img_size)).or(input_side),
         shapes.image_size,
     )?;
     agree(
@@ -281,12 +277,7 @@ pub fn resolve_config(
         json.patch_size.or(args.and_then(|a| a.patch_size)),
         shapes.patch_size,
     )?;
-    agree(
-        cfg_name,
-        "num_channels",
-        json.num_channels,
-        shapes.num_channels,
-    )?;
+    agree(cfg_name, "num_channels", json.num_channels, shapes.num_channels)?;
     agree(
         cfg_name,
         "hidden_size",
@@ -299,12 +290,7 @@ pub fn resolve_config(
         json.num_hidden_layers.or(args.and_then(|a| a.depth)),
         shapes.num_layers,
     )?;
-    agree(
-        cfg_name,
-        "intermediate_size",
-        json.intermediate_size,
-        shapes.mlp_size,
-    )?;
+    agree(cfg_name, "intermediate_size", json.intermediate_size, shapes.mlp_size)?;
 
     if let Some(act) = &json.hidden_act
         && act != "gelu"
@@ -367,12 +353,7 @@ pub fn resolve_config(
         }
         if let Some(c) = p.crop_pct {
             if !(c > 0.0 && c <= 1.0) {
-                return Err(bad_value(
-                    cfg_name,
-                    "pretrained_cfg.crop_pct",
-                    c,
-                    "must be in (0, 1]",
-                ));
+                return Err(bad_value(cfg_name, "pretrained_cfg.crop_pct", c, "must be in (0, 1]"));
             }
             preprocess.crop_pct = Some(c);
         }
@@ -395,11 +376,7 @@ pub fn resolve_config(
     })
 }
 
-fn resolve_labels(
-    file: &str,
-    json: &ConfigJson,
-    num_labels: usize,
-) -> Result<Vec<String>, LoadError> {
+fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Vec<String>, LoadError> {
     if let Some(map) = &json.id2label {
         let mut labels = vec![None; num_labels];
         for (k, v) in map {
@@ -441,11 +418,7 @@ fn resolve_labels(
     })
 }
 
-fn apply_preprocessor(
-    p: &mut Preprocess,
-    file: &NamedBytes,
-    image_size: usize,
-) -> Result<(), LoadError> {
+fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) -> Result<(), LoadError> {
     let json: PreprocessorJson = parse_json(file)?;
     if let Some(m) = &json.image_mean {
         p.mean = rgb(file.name, "image_mean", m)?;

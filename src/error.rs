@@ -26,11 +26,7 @@ pub enum LoadError {
         found: Vec<usize>,
     },
     #[error("{file}: tensor `{name}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
-    UnsupportedDtype {
-        file: String,
-        name: String,
-        dtype: String,
-    },
+    UnsupportedDtype { file: String, name: String, dtype: String },
     #[error("{file}: not valid JSON ({reason})")]
     BadJson { file: String, reason: String },
     #[error("{file}: `{field}` is {value}, which is not usable ({reason})")]

@@ -1,6 +1,7 @@
 //! ViT-B/16 on Burn, for the browser (WebGPU or CPU) and natively.
 
 pub mod attention;
+pub mod attention_rollout;
 pub mod backend;
 pub mod block;
 pub mod checkpoint;
@@ -14,3 +15,6 @@ pub mod preprocess;
 pub mod resize;
 pub mod safetensors_file;
 pub mod vit;
+
+#[cfg(target_family = "wasm")]
+pub mod wasm;

@@ -68,11 +68,7 @@ fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -
         }
         bounds.push((xmin, xmax));
     }
-    Coefficients {
-        bounds,
-        ksize,
-        weights,
-    }
+    Coefficients { bounds, ksize, weights }
 }
 
 fn clip8(v: i64) -> u8 {
@@ -80,14 +76,7 @@ fn clip8(v: i64) -> u8 {
 }
 
 /// Resizes row-major RGB `src` (`w` x `h`) to `out_w` x `out_h`.
-pub fn resize_rgb(
-    src: &[u8],
-    w: usize,
-    h: usize,
-    out_w: usize,
-    out_h: usize,
-    interpolation: Interpolation,
-) -> Vec<u8> {
+pub fn resize_rgb(src: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, interpolation: Interpolation) -> Vec<u8> {
     if (w, h) == (out_w, out_h) {
         return src.to_vec();
     }

@@ -18,12 +18,8 @@ impl<'a> SafetensorsFile<'a> {
         if bytes.is_empty() {
             return Err(LoadError::Empty { file });
         }
-        let tensors =
-            SafeTensors::deserialize(bytes).map_err(|e| classify(file.clone(), bytes.len(), e))?;
-        Ok(Self {
-            name: file,
-            tensors,
-        })
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| classify(file.clone(), bytes.len(), e))?;
+        Ok(Self { name: file, tensors })
     }
 
     pub fn name(&self) -> &str {
@@ -39,12 +35,10 @@ impl<'a> SafetensorsFile<'a> {
     }
 
     fn view(&self, name: &str) -> Result<TensorView<'a>, LoadError> {
-        self.tensors
-            .tensor(name)
-            .map_err(|_| LoadError::MissingTensor {
-                file: self.name.clone(),
-                name: name.to_string(),
-            })
+        self.tensors.tensor(name).map_err(|_| LoadError::MissingTensor {
+            file: self.name.clone(),
+            name: name.to_string(),
+        })
     }
 
     pub fn shape(&self, name: &str) -> Result<Vec<usize>, LoadError> {

@@ -1,13 +1,11 @@
 //! Loading: configs are read and checked, and every kind of bad input gets its own error.
+#![cfg(not(target_family = "wasm"))]
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{
-    Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS,
-    max_abs_diff,
-};
+use common::{Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS, max_abs_diff};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 use vit_wasm::backend::BackendKind;
 use vit_wasm::checkpoint::{ModelFiles, load_vit};
@@ -38,19 +36,11 @@ fn load(
 }
 
 /// Rewrites a safetensors file: `edit` sees every tensor as (dtype, shape, bytes).
-fn rewrite(
-    bytes: &[u8],
-    edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>),
-) -> Vec<u8> {
+fn rewrite(bytes: &[u8], edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
     let st = SafeTensors::deserialize(bytes).unwrap();
     let mut tensors: BTreeMap<_, _> = st
         .iter()
-        .map(|(n, v)| {
-            (
-                n.to_string(),
-                (v.dtype(), v.shape().to_vec(), v.data().to_vec()),
-            )
-        })
+        .map(|(n, v)| (n.to_string(), (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
         .collect();
     edit(&mut tensors);
     let views: Vec<_> = tensors
@@ -100,22 +90,13 @@ fn timm_config_is_read() {
 fn without_config_the_shape_comes_from_the_tensors_and_the_defaults_from_the_layout() {
     let c = load(HF_WEIGHTS, None, None).unwrap();
     assert_eq!(
-        (
-            c.image_size,
-            c.patch_size,
-            c.hidden_size,
-            c.num_layers,
-            c.mlp_size
-        ),
+        (c.image_size, c.patch_size, c.hidden_size, c.num_layers, c.mlp_size),
         (48, 8, 48, 2, 96)
     );
     // Heads default to a head dimension of 64, at least one.
     assert_eq!(c.num_heads, 1);
     assert_eq!(c.layer_norm_eps, 1e-12);
-    assert_eq!(
-        c.labels,
-        (0..7).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(c.labels, (0..7).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>());
     assert_eq!(c.preprocess.mean, [0.5; 3]);
     let t = load(TIMM_WEIGHTS, None, None).unwrap();
     assert_eq!(t.layer_norm_eps, 1e-6);
@@ -151,8 +132,7 @@ fn empty_and_foreign_files_are_refused() {
     let e = err(common::IMAGES[0].1);
     assert!(matches!(e, LoadError::NotSafetensors { .. }), "{e}");
     assert!(
-        e.to_string()
-            .starts_with("model.safetensors: not a safetensors file"),
+        e.to_string().starts_with("model.safetensors: not a safetensors file"),
         "{e}"
     );
     let other = rewrite(HF_WEIGHTS, |t| {
@@ -169,10 +149,7 @@ fn truncated_files_and_lying_headers_are_refused() {
     assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
     let e = err(&HF_WEIGHTS[..6]);
     assert!(
-        matches!(
-            e,
-            LoadError::NotSafetensors { .. } | LoadError::Corrupt { .. }
-        ),
+        matches!(e, LoadError::NotSafetensors { .. } | LoadError::Corrupt { .. }),
         "{e}"
     );
 
@@ -208,10 +185,7 @@ fn a_missing_tensor_is_named() {
         matches!(&e, LoadError::MissingTensor { name: n, .. } if n == name),
         "{e}"
     );
-    assert_eq!(
-        e.to_string(),
-        format!("model.safetensors: missing tensor `{name}`")
-    );
+    assert_eq!(e.to_string(), format!("model.safetensors: missing tensor `{name}`"));
 }
 
 #[test]
@@ -264,23 +238,13 @@ fn configs_that_contradict_the_weights_or_are_broken_are_refused() {
     let e = load(HF_WEIGHTS, Some(br#"{"hidden_act": "relu"}"#), None).unwrap_err();
     assert!(e.to_string().contains("hidden_act"), "{e}");
 
-    let e = load(
-        HF_WEIGHTS,
-        Some(br#"{"id2label": {"0": "a", "1": "b"}}"#),
-        None,
-    )
-    .unwrap_err();
+    let e = load(HF_WEIGHTS, Some(br#"{"id2label": {"0": "a", "1": "b"}}"#), None).unwrap_err();
     assert_eq!(
         e.to_string(),
         "config.json: `id2label` is 2 labels but the weights have 7 classes"
     );
 
-    let e = load(
-        HF_WEIGHTS,
-        None,
-        Some(br#"{"size": {"height": 224, "width": 224}}"#),
-    )
-    .unwrap_err();
+    let e = load(HF_WEIGHTS, None, Some(br#"{"size": {"height": 224, "width": 224}}"#)).unwrap_err();
     assert_eq!(
         e.to_string(),
         "preprocessor_config.json: `size` is 224 but the weights have 48"

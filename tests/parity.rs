@@ -1,4 +1,5 @@
 //! Our logits and features against Hugging Face `transformers` and `timm` on the same weights.
+#![cfg(not(target_family = "wasm"))]
 
 mod common;
 
@@ -18,5 +19,34 @@ fn every_layout_and_dtype_matches_the_reference_on_flex() {
 fn every_layout_and_dtype_matches_the_reference_on_ndarray() {
     for fixture in Fixture::ALL {
         pollster::block_on(check_parity(fixture, BackendKind::Ndarray, TOLERANCE));
+    }
+}
+
+#[test]
+fn attention_weights_match_the_reference() {
+    use burn::prelude::*;
+    let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
+    for (name, _) in common::IMAGES {
+        let pixels = common::reference(name, "hf.pixels");
+        let out = model.model.forward_with_attention(model.batch(&[pixels]));
+        assert_eq!(out.attention.len(), 2);
+        let last: Vec<f32> = out.attention[1].clone().into_data().try_to_vec().unwrap();
+        let diff = common::max_abs_diff(&last, &common::reference(name, "hf.attention_last"));
+        assert!(diff <= 1e-5, "{name}: attention differs by {diff}");
+    }
+}
+
+#[test]
+fn attention_rollout_matches_the_reference() {
+    let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
+    let pixels: Vec<_> = common::IMAGES
+        .iter()
+        .map(|(n, _)| common::reference(n, "hf.pixels"))
+        .collect();
+    let (_, rollout) = pollster::block_on(model.logits_with_attention(&pixels)).unwrap();
+    for ((name, _), ours) in common::IMAGES.iter().zip(&rollout) {
+        assert_eq!(ours.len(), 36);
+        let diff = common::max_abs_diff(ours, &common::reference(name, "hf.rollout"));
+        assert!(diff <= 1e-6, "{name}: rollout differs by {diff}");
     }
 }

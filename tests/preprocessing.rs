@@ -1,4 +1,5 @@
 //! Our decode + resize + normalise against `ViTImageProcessorPil` (HF) and timm's eval transform.
+#![cfg(not(target_family = "wasm"))]
 
 mod common;
 
@@ -20,11 +21,7 @@ fn pixels_match_the_reference_processors() {
             let diff = max_abs_diff(&ours, &theirs);
             // Pillow's resize is reproduced exactly; JPEG decoders (libjpeg-turbo there, zune-jpeg
             // here) may round their IDCT differently by a few levels.
-            let tolerance = if name.ends_with(".jpg") {
-                3.0 * LEVEL
-            } else {
-                1e-6
-            };
+            let tolerance = if name.ends_with(".jpg") { 3.0 * LEVEL } else { 1e-6 };
             assert!(
                 diff <= tolerance,
                 "{fixture:?} {name}: pixels differ by {diff} (> {tolerance})"
@@ -36,14 +33,8 @@ fn pixels_match_the_reference_processors() {
 #[test]
 fn image_files_classify_like_the_reference_end_to_end() {
     let model = pollster::block_on(classifier(Fixture::Hf, BackendKind::Flex));
-    let lossless: Vec<_> = IMAGES
-        .iter()
-        .filter(|(n, _)| !n.ends_with(".jpg"))
-        .collect();
-    let pixels: Vec<_> = lossless
-        .iter()
-        .map(|(n, b)| model.pixels(n, b).unwrap())
-        .collect();
+    let lossless: Vec<_> = IMAGES.iter().filter(|(n, _)| !n.ends_with(".jpg")).collect();
+    let pixels: Vec<_> = lossless.iter().map(|(n, b)| model.pixels(n, b).unwrap()).collect();
     let logits = pollster::block_on(model.logits(&pixels)).unwrap();
     for ((name, _), ours) in lossless.iter().zip(&logits) {
         let theirs = reference(name, "hf.logits");
@@ -56,10 +47,7 @@ fn image_files_classify_like_the_reference_end_to_end() {
             "{name}"
         );
         for (a, b) in top.iter().zip(&expected) {
-            assert!(
-                (a.probability - b.probability).abs() < 1e-5,
-                "{name}: {a:?} vs {b:?}"
-            );
+            assert!((a.probability - b.probability).abs() < 1e-5, "{name}: {a:?} vs {b:?}");
         }
         assert_eq!(top[0].label, common::LABELS[top[0].index]);
     }
@@ -69,19 +57,13 @@ fn image_error(name: &str, bytes: &[u8]) -> ImageError {
     let model = pollster::block_on(classifier(Fixture::Hf, BackendKind::Flex));
     match model.pixels(name, bytes) {
         Err(VitError::Image(e)) => e,
-        other => panic!(
-            "{name}: expected an image error, got {:?}",
-            other.map(|p| p.len())
-        ),
+        other => panic!("{name}: expected an image error, got {:?}", other.map(|p| p.len())),
     }
 }
 
 #[test]
 fn bad_images_get_errors_that_name_the_file() {
-    assert!(matches!(
-        image_error("empty.png", b""),
-        ImageError::Empty { .. }
-    ));
+    assert!(matches!(image_error("empty.png", b""), ImageError::Empty { .. }));
 
     let e = image_error("notes.txt", b"these are not pixels");
     assert!(matches!(e, ImageError::Decode { .. }), "{e}");

@@ -29,40 +29,20 @@ pub const LABELS: [&str; 7] = [
 
 /// (file name, bytes) of every test image; its key in the reference is the name with `.` → `_`.
 pub const IMAGES: [(&str, &[u8]); 7] = [
-    (
-        "gradient.png",
-        include_bytes!("../fixtures/images/gradient.png"),
-    ),
-    (
-        "checker.bmp",
-        include_bytes!("../fixtures/images/checker.bmp"),
-    ),
-    (
-        "disc_rgba.png",
-        include_bytes!("../fixtures/images/disc_rgba.png"),
-    ),
+    ("gradient.png", include_bytes!("../fixtures/images/gradient.png")),
+    ("checker.bmp", include_bytes!("../fixtures/images/checker.bmp")),
+    ("disc_rgba.png", include_bytes!("../fixtures/images/disc_rgba.png")),
     ("grey.png", include_bytes!("../fixtures/images/grey.png")),
-    (
-        "noise.webp",
-        include_bytes!("../fixtures/images/noise.webp"),
-    ),
-    (
-        "stripes.gif",
-        include_bytes!("../fixtures/images/stripes.gif"),
-    ),
-    (
-        "gradient.jpg",
-        include_bytes!("../fixtures/images/gradient.jpg"),
-    ),
+    ("noise.webp", include_bytes!("../fixtures/images/noise.webp")),
+    ("stripes.gif", include_bytes!("../fixtures/images/stripes.gif")),
+    ("gradient.jpg", include_bytes!("../fixtures/images/gradient.jpg")),
 ];
 
 /// A tensor the reference code computed, e.g. `reference("grey.png", "hf.logits")`.
 pub fn reference(image: &str, what: &str) -> Vec<f32> {
     let st = SafeTensors::deserialize(REFERENCE).unwrap();
     let key = format!("{}.{what}", image.replace('.', "_"));
-    let view = st
-        .tensor(&key)
-        .unwrap_or_else(|_| panic!("no reference {key}"));
+    let view = st.tensor(&key).unwrap_or_else(|_| panic!("no reference {key}"));
     view.data()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
@@ -91,11 +71,7 @@ impl Fixture {
             Fixture::HfF16 | Fixture::HfBf16 => ModelFiles {
                 weights: nb(
                     "model.safetensors",
-                    if self == Fixture::HfF16 {
-                        HF_F16
-                    } else {
-                        HF_BF16
-                    },
+                    if self == Fixture::HfF16 { HF_F16 } else { HF_BF16 },
                 ),
                 config: Some(nb("config.json", HF_CONFIG)),
                 preprocessor: Some(nb("preprocessor_config.json", HF_PREPROCESSOR)),
@@ -126,10 +102,7 @@ pub async fn classifier(fixture: Fixture, backend: BackendKind) -> Classifier {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Feeds the reference code's own pixels to our model (so preprocessing is not under test here)

@@ -1,0 +1,167 @@
+//! The JavaScript API, for the page's Web Worker: thin glue over the library. One model per
+//! worker; every failure comes back as a JS `Error` whose message names the file at fault.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::module::Module;
+use burn::prelude::Device;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::backend::BackendKind;
+use crate::checkpoint::ModelFiles;
+use crate::classifier::{Classifier, Prediction};
+use crate::config::NamedBytes;
+
+#[derive(Default)]
+struct State {
+    current: Option<(BackendKind, Device)>,
+    classifier: Option<Rc<Classifier>>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `performance.now()`, in windows and workers alike.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn now_ms() -> f64;
+}
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn classifier() -> Result<Rc<Classifier>, JsError> {
+    STATE
+        .with_borrow(|s| s.classifier.clone())
+        .ok_or_else(|| JsError::new("no model is loaded"))
+}
+
+/// Switches to `backend` (`wgpu`, `flex` or `ndarray`), moving a loaded model along.
+/// Fails, leaving the current backend in place, if the backend cannot start (no WebGPU).
+#[wasm_bindgen(js_name = setBackend)]
+pub async fn set_backend(backend: String) -> Result<String, JsError> {
+    let kind: BackendKind = backend.parse().map_err(|e: String| JsError::new(&e))?;
+    let device = kind.device().await.map_err(js_err)?;
+    STATE.with_borrow_mut(|s| {
+        s.current = Some((kind, device.clone()));
+        if let Some(old) = s.classifier.take() {
+            // Cloning a module shares its tensors; a forward pass still running keeps its own.
+            s.classifier = Some(Rc::new(Classifier {
+                model: old.model.clone().to_device(&device),
+                config: old.config.clone(),
+                backend: kind,
+                device: device.clone(),
+            }));
+        }
+    });
+    Ok(kind.name().into())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    image_size: usize,
+    patch_size: usize,
+    hidden_size: usize,
+    num_layers: usize,
+    num_heads: usize,
+    num_labels: usize,
+    parameters: usize,
+    backend: &'static str,
+}
+
+/// Loads a model from its files' bytes (config and preprocessor config optional). The bytes are
+/// freed once the tensors exist. Replaces any model loaded before.
+#[wasm_bindgen(js_name = loadModel)]
+pub fn load_model(
+    weights_name: String,
+    weights: Vec<u8>,
+    config: Option<Vec<u8>>,
+    preprocessor: Option<Vec<u8>>,
+) -> Result<JsValue, JsError> {
+    let (kind, device) = STATE
+        .with_borrow(|s| s.current.clone())
+        .ok_or_else(|| JsError::new("no backend is set"))?;
+    // Free the previous model's memory before reading the new one.
+    STATE.with_borrow_mut(|s| s.classifier = None);
+    let files = ModelFiles {
+        weights: NamedBytes {
+            name: &weights_name,
+            bytes: &weights,
+        },
+        config: config.as_deref().map(|bytes| NamedBytes {
+            name: "config.json",
+            bytes,
+        }),
+        preprocessor: preprocessor.as_deref().map(|bytes| NamedBytes {
+            name: "preprocessor_config.json",
+            bytes,
+        }),
+    };
+    let classifier = Classifier::load(files, kind, &device).map_err(js_err)?;
+    drop(weights);
+    let c = &classifier.config;
+    let info = ModelInfo {
+        image_size: c.image_size,
+        patch_size: c.patch_size,
+        hidden_size: c.hidden_size,
+        num_layers: c.num_layers,
+        num_heads: c.num_heads,
+        num_labels: c.num_labels(),
+        parameters: classifier.model.num_params(),
+        backend: kind.name(),
+    };
+    STATE.with_borrow_mut(|s| s.classifier = Some(Rc::new(classifier)));
+    Ok(serde_wasm_bindgen::to_value(&info)?)
+}
+
+/// Runs one forward pass on a blank image, so that shader compilation (WebGPU) is not charged
+/// to the first real one.
+#[wasm_bindgen(js_name = warmUp)]
+pub async fn warm_up() -> Result<f64, JsError> {
+    let c = classifier()?;
+    let blank = vec![0.0; c.config.num_channels * c.config.image_size * c.config.image_size];
+    let start = now_ms();
+    c.logits_with_attention(&[blank]).await.map_err(js_err)?;
+    Ok(now_ms() - start)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Classification {
+    top_k: Vec<Prediction>,
+    milliseconds: f64,
+    backend: &'static str,
+    /// Attention rollout over the patch grid, row-major, `grid` x `grid`.
+    attention: Vec<f32>,
+    grid: usize,
+}
+
+/// Classifies one image file's bytes.
+#[wasm_bindgen]
+pub async fn classify(name: String, bytes: Vec<u8>, top_k: usize) -> Result<JsValue, JsError> {
+    let c = classifier()?;
+    let pixels = c.pixels(&name, &bytes).map_err(js_err)?;
+    drop(bytes);
+    let start = now_ms();
+    let (logits, rollout) = c.logits_with_attention(&[pixels]).await.map_err(js_err)?;
+    let milliseconds = now_ms() - start;
+    let result = Classification {
+        top_k: c.top_k(&logits[0], top_k.max(1)),
+        milliseconds,
+        backend: c.backend.name(),
+        attention: rollout.into_iter().next().unwrap_or_default(),
+        grid: c.config.grid_size(),
+    };
+    Ok(serde_wasm_bindgen::to_value(&result)?)
+}

@@ -1,0 +1,57 @@
+// Shared by the page tests: the README's server, Debian's Chromium, and the reference outputs.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FIXTURES = join(ROOT, 'tests', 'fixtures');
+export const ARTIFACTS = join(ROOT, 'test-results');
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/// Starts www/serve.mjs (what the README's serve command runs after building) on a free port.
+export async function startServer() {
+  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', ROOT, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      const m = String(d).match(/at (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { url, stop: () => proc.kill() };
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/// Reads a float32 tensor from tests/fixtures/reference.safetensors.
+export function reference(key) {
+  const bytes = readFileSync(join(FIXTURES, 'reference.safetensors'));
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString());
+  const [start, end] = header[key].data_offsets;
+  const data = bytes.subarray(8 + n + start, 8 + n + end);
+  return Array.from({ length: data.length / 4 }, (_, i) => data.readFloatLE(i * 4));
+}
+
+/// The reference top-k (label, probability) for one image's logits.
+export function referenceTopK(image, labels, k = 5) {
+  const logits = reference(`${image.replace('.', '_')}.hf.logits`);
+  const max = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - max));
+  const sum = exps.reduce((a, b) => a + b);
+  return exps
+    .map((e, i) => ({ label: labels[i], probability: e / sum }))
+    .sort((a, b) => b.probability - a.probability)
+    .slice(0, k);
+}
+
+export const TINY_MODEL = ['model.safetensors', 'config.json', 'preprocessor_config.json'].map((f) => join(FIXTURES, 'tiny_hf', f));
+export const TINY_LABELS = JSON.parse(readFileSync(join(FIXTURES, 'reference.json'))).labels;
+export const image = (name) => join(FIXTURES, 'images', name);

@@ -1,0 +1,109 @@
+// The page end to end in headless Chromium, on WebGPU (SwiftShader here) and on the CPU.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, launch, referenceTopK, startServer } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const LOSSLESS = ['gradient.png', 'disc_rgba.png', 'grey.png', 'noise.webp', 'checker.bmp'];
+
+async function openPage() {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(server.url);
+  await page.getByTestId('status').filter({ hasText: /^(ready|no model loaded)$/ }).waitFor({ timeout: 120_000 });
+  return { page, logs };
+}
+
+async function waitReady(page) {
+  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 180_000 });
+}
+
+async function topK(card) {
+  const labels = await card.getByTestId('label').allTextContents();
+  const probabilities = await card.getByTestId('probability').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+  return labels.map((label, i) => ({ label, probability: probabilities[i] }));
+}
+
+for (const backend of ['wgpu', 'flex']) {
+  test(`classifies dropped images like the reference on ${backend}`, async () => {
+    const { page, logs } = await openPage();
+    try {
+      const select = page.getByTestId('backend');
+      if (backend === 'wgpu') assert.equal(await select.locator('option[value=wgpu]').isDisabled(), false, 'headless Chromium here must expose WebGPU');
+      await select.selectOption(backend);
+      await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+      await waitReady(page);
+      assert.equal(await select.inputValue(), backend);
+
+      await page.getByTestId('image-input').setInputFiles(LOSSLESS.map(image));
+      await waitReady(page);
+      for (const name of LOSSLESS) {
+        const card = page.locator(`[data-testid=result][data-file="${name}"]`);
+        await card.getByTestId('probability').first().waitFor();
+        const ours = await topK(card);
+        const theirs = referenceTopK(name, TINY_LABELS);
+        assert.deepEqual(ours.map((p) => p.label), theirs.map((p) => p.label), `${name} labels on ${backend}`);
+        ours.forEach((p, i) => assert.ok(Math.abs(p.probability - theirs[i].probability) < 1e-4, `${name} ${p.label}: ${p.probability} vs ${theirs[i].probability}`));
+        assert.match(await card.locator('.meta').textContent(), new RegExp(`ms on ${backend}$`));
+      }
+      await page.locator('#show-attention').check();
+      await page.locator('#show-grid').check();
+      await page.screenshot({ path: join(ARTIFACTS, `page-${backend}.png`), fullPage: true });
+    } finally {
+      writeFileSync(join(ARTIFACTS, `page-${backend}.log`), logs.join('\n'));
+      await page.close();
+    }
+  });
+}
+
+test('bad files get visible errors and the page keeps working', async () => {
+  const { page, logs } = await openPage();
+  try {
+    await page.getByTestId('backend').selectOption('flex');
+    await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+    await waitReady(page);
+
+    // A corrupt model: the page says which file and what is wrong, and keeps the loaded model.
+    await page.getByTestId('model-input').setInputFiles({ name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not tensors') });
+    const pageError = page.locator('#page-error[data-testid=error]');
+    await pageError.waitFor({ state: 'visible' });
+    assert.match(await pageError.textContent(), /model\.safetensors: not a safetensors file/);
+
+    // A text file and a truncated PNG among images: errors on their own cards only.
+    const png = await import('node:fs').then((fs) => fs.readFileSync(image('gradient.png')));
+    await page.getByTestId('image-input').setInputFiles([
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') },
+      { name: 'broken.png', mimeType: 'image/png', buffer: png.subarray(0, 60) },
+      image('grey.png'),
+    ]);
+    await waitReady(page);
+    for (const name of ['notes.txt', 'broken.png']) {
+      const err = page.locator(`[data-testid=result][data-file="${name}"] [data-testid=error]`);
+      await err.waitFor({ state: 'visible' });
+      assert.match(await err.textContent(), new RegExp(`^${name.replace('.', '\\.')}: `));
+    }
+    const grey = page.locator('[data-testid=result][data-file="grey.png"]');
+    await grey.getByTestId('label').first().waitFor();
+    assert.deepEqual((await topK(grey)).map((p) => p.label), referenceTopK('grey.png', TINY_LABELS).map((p) => p.label));
+    await page.screenshot({ path: join(ARTIFACTS, 'page-errors.png'), fullPage: true });
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'page-errors.log'), logs.join('\n'));
+    await page.close();
+  }
+});

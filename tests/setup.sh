@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs, when missing, everything building and testing needs: the wasm target, wasm-pack,
+# the wasm-bindgen CLI at the lockfile's version, Chromium + chromedriver, and the Node packages.
+# Idempotent and non-interactive; sourced by tests/run.sh and www/serve.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need_browser=${NEED_BROWSER:-1}
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+wasm-pack --version 2>/dev/null | grep -q ' 0.15.1$' || cargo install wasm-pack --version 0.15.1 --locked
+
+# The CLI must match the wasm-bindgen crate in Cargo.lock exactly. Not --locked: its own
+# lockfile pins a crate version the registry no longer serves.
+wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+wasm-bindgen --version 2>/dev/null | grep -q " $wb$" || cargo install wasm-bindgen-cli --version "$wb"
+
+if [ "$need_browser" = 1 ]; then
+  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+  fi
+  [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,388 @@
+// The page: model loading, backend choice, image cards. All model work happens in worker.js.
+
+const SERVER_MODEL = 'weights/vit-base-patch16-224/';
+const CACHE = 'vit-wasm-weights-v1';
+const TOP_K = 5;
+const $ = (id) => document.getElementById(id);
+
+// ---- the worker ------------------------------------------------------------------------------
+
+let worker;
+let nextId = 0;
+const pending = new Map();
+
+function startWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = ({ data }) => {
+    const { resolve, reject } = pending.get(data.id);
+    pending.delete(data.id);
+    if (data.ok) resolve(data.value);
+    else reject(Object.assign(new Error(data.error), { fatal: data.fatal }));
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    for (const { reject } of pending.values()) reject(Object.assign(new Error(e.message || 'the model worker stopped'), { fatal: true }));
+    pending.clear();
+  };
+}
+
+function call(op, args = [], transfer = []) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, op, args }, transfer);
+  });
+}
+
+// ---- status, progress, errors ------------------------------------------------------------------
+
+let busy = 0;
+let modelLoaded = false;
+
+function setStatus(text) {
+  $('status').textContent = text;
+}
+
+function idle() {
+  if (busy === 0) setStatus(modelLoaded ? 'ready' : 'no model loaded');
+}
+
+function progress(fraction, text) {
+  $('progress').hidden = fraction === null;
+  if (fraction !== null) {
+    $('progress-bar').style.width = `${(fraction * 100).toFixed(1)}%`;
+    $('progress-text').textContent = text;
+  }
+}
+
+function pageError(message) {
+  $('page-error').hidden = !message;
+  $('page-error').textContent = message ?? '';
+}
+
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+// ---- backends --------------------------------------------------------------------------------
+
+let backend = 'flex';
+let lastModel = null; // what to reload if the worker has to be replaced
+
+async function chooseBackend(name) {
+  busy++;
+  setStatus(name === 'wgpu' ? 'starting WebGPU…' : `starting the ${name} backend…`);
+  try {
+    backend = await call('setBackend', [name]);
+    $('backend').value = backend;
+    if (modelLoaded) await warmUp();
+  } finally {
+    busy--;
+    idle();
+  }
+}
+
+async function warmUp() {
+  setStatus('preparing…');
+  await call('warmUp');
+}
+
+/// A dead worker (a trap, a lost GPU) is replaced by a fresh one on the CPU, and the model reloaded.
+async function recover(reason) {
+  worker.terminate();
+  startWorker();
+  pageError(`${reason}. Switched to the CPU backend.`);
+  backend = 'flex';
+  await call('setBackend', ['flex']);
+  $('backend').value = 'flex';
+  if (lastModel) await loadModel(await lastModel.reload(), lastModel);
+}
+
+// ---- model loading -----------------------------------------------------------------------------
+
+/// files: { weights: {name, buffer}, config?: buffer, preprocessor?: buffer }
+async function loadModel(files, source) {
+  busy++;
+  setStatus('loading model…');
+  pageError(null);
+  try {
+    const { weights, config, preprocessor } = files;
+    const transfer = [weights.buffer, config, preprocessor].filter(Boolean);
+    const info = await call('loadModel', [weights.name, weights.buffer, config ?? null, preprocessor ?? null], transfer);
+    modelLoaded = true;
+    lastModel = source;
+    $('model-info').textContent =
+      `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
+      `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
+      `${info.numLabels} labels, ${(info.parameters / 1e6).toFixed(1)}M parameters.`;
+    await warmUp();
+  } catch (e) {
+    pageError(e.message);
+    if (e.fatal) await recover('The model worker crashed while loading');
+  } finally {
+    busy--;
+    idle();
+  }
+}
+
+/// Picks the model's parts out of dropped or chosen files.
+async function modelFromFiles(files) {
+  const byName = (n) => files.find((f) => f.name === n);
+  const weights = byName('model.safetensors') ?? files.find((f) => f.name.endsWith('.safetensors'));
+  if (!weights) throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the dropped files'}`);
+  const read = async (f) => f && (await f.arrayBuffer());
+  const reload = async () => ({
+    weights: { name: weights.name, buffer: await weights.arrayBuffer() },
+    config: await read(byName('config.json')),
+    preprocessor: await read(byName('preprocessor_config.json')),
+  });
+  return { files: await reload(), source: { label: weights.name, reload } };
+}
+
+async function fetchWithProgress(url, label) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const total = Number(response.headers.get('Content-Length')) || 0;
+  // Filled in place, so the weights are never held twice while downloading.
+  const buffer = new Uint8Array(total);
+  const chunks = [];
+  let received = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (received + value.length <= total) buffer.set(value, received);
+    else chunks.push(value);
+    received += value.length;
+    if (total) progress(received / total, `${label}: ${mb(received)} of ${mb(total)} (${((received / total) * 100).toFixed(0)}%)`);
+  }
+  progress(null);
+  if (received === total) return buffer.buffer;
+  return new Blob([buffer.subarray(0, Math.min(received, total)), ...chunks]).arrayBuffer();
+}
+
+/// The model on this server, from the browser's cache when it was downloaded before.
+async function serverModel() {
+  const head = await fetch(SERVER_MODEL + 'model.safetensors', { method: 'HEAD' }).catch(() => null);
+  const cache = self.caches ? await caches.open(CACHE) : null;
+  const cached = cache && (await cache.match(SERVER_MODEL + 'model.safetensors'));
+  if (!cached && !(head && head.ok)) return null;
+  const get = async (name, optional) => {
+    const url = SERVER_MODEL + name;
+    const hit = cache && (await cache.match(url));
+    if (hit) return hit.arrayBuffer();
+    const r = await fetch(url, optional ? { method: 'HEAD' } : undefined);
+    if (optional && !r.ok) return undefined;
+    const buffer = await fetchWithProgress(url, `downloading ${name}`);
+    if (cache) await cache.put(url, new Response(buffer.slice(0)));
+    return buffer;
+  };
+  const reload = async () => ({
+    weights: { name: 'model.safetensors', buffer: await get('model.safetensors', false) },
+    config: await get('config.json', true),
+    preprocessor: await get('preprocessor_config.json', true),
+  });
+  $('clear-cache').hidden = !cache;
+  return { files: await reload(), source: { label: 'google/vit-base-patch16-224 (from this server)', reload } };
+}
+
+// ---- images ------------------------------------------------------------------------------------
+
+const show = { attention: false, grid: false };
+let imageQueue = Promise.resolve();
+
+function card(file) {
+  const el = document.createElement('article');
+  el.className = 'card pending';
+  el.dataset.testid = 'result';
+  el.dataset.file = file.name;
+  el.innerHTML = `<div class="thumb"><img alt=""><canvas></canvas></div>
+    <div class="body"><h3></h3><ol class="labels"></ol><p class="meta">waiting…</p></div>`;
+  el.querySelector('h3').textContent = file.name;
+  const img = el.querySelector('img');
+  img.src = URL.createObjectURL(file);
+  img.onerror = () => img.remove();
+  $('results').prepend(el);
+  return el;
+}
+
+function drawOverlay(el) {
+  const canvas = el.querySelector('canvas');
+  const result = el.result;
+  const ctx = canvas.getContext('2d');
+  const size = (canvas.width = canvas.height = 224);
+  ctx.clearRect(0, 0, size, size);
+  if (!result) return;
+  const n = result.grid;
+  const cell = size / n;
+  if (show.attention) {
+    const max = Math.max(...result.attention);
+    result.attention.forEach((v, i) => {
+      ctx.fillStyle = `rgba(255, 80, 0, ${(0.75 * v) / max})`;
+      ctx.fillRect((i % n) * cell, Math.floor(i / n) * cell, cell, cell);
+    });
+  }
+  if (show.grid) {
+    ctx.strokeStyle = 'rgba(255,255,255,0.7)';
+    ctx.lineWidth = 1;
+    for (let i = 1; i < n; i++) {
+      ctx.beginPath();
+      ctx.moveTo(i * cell, 0);
+      ctx.lineTo(i * cell, size);
+      ctx.moveTo(0, i * cell);
+      ctx.lineTo(size, i * cell);
+      ctx.stroke();
+    }
+  }
+}
+
+function showResult(el, result) {
+  el.classList.remove('pending');
+  el.result = result;
+  const list = el.querySelector('.labels');
+  list.replaceChildren(
+    ...result.topK.map((p) => {
+      const li = document.createElement('li');
+      li.innerHTML = `<span class="label" data-testid="label"></span><span class="bar"><span></span></span><span class="probability" data-testid="probability"></span>`;
+      li.querySelector('.label').textContent = p.label;
+      li.querySelector('.label').title = `class ${p.index}`;
+      li.querySelector('.bar span').style.width = `${(p.probability * 100).toFixed(1)}%`;
+      li.querySelector('.probability').textContent = `${(p.probability * 100).toFixed(2)}%`;
+      li.querySelector('.probability').dataset.value = p.probability;
+      return li;
+    }),
+  );
+  el.querySelector('.meta').textContent = `${result.milliseconds.toFixed(1)} ms on ${result.backend}`;
+  drawOverlay(el);
+}
+
+function showCardError(el, message) {
+  el.classList.remove('pending');
+  el.classList.add('failed');
+  el.querySelector('.meta').textContent = '';
+  const p = document.createElement('p');
+  p.className = 'error';
+  p.dataset.testid = 'error';
+  p.textContent = message;
+  el.querySelector('.body').append(p);
+}
+
+function classifyFiles(files) {
+  for (const file of files) {
+    const el = card(file);
+    busy++;
+    imageQueue = imageQueue.then(async () => {
+      setStatus(`classifying ${file.name}…`);
+      el.querySelector('.meta').textContent = 'classifying…';
+      try {
+        if (!modelLoaded) throw new Error('load a model first');
+        const bytes = await file.arrayBuffer();
+        showResult(el, await call('classify', [file.name, bytes, TOP_K], [bytes]));
+      } catch (e) {
+        showCardError(el, e.message);
+        if (e.fatal) await recover('The model worker crashed');
+      } finally {
+        busy--;
+        idle();
+      }
+    });
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+/// Files from a drop, descending into folders.
+async function droppedFiles(dataTransfer) {
+  const entries = [...dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  if (!entries.length) return [...dataTransfer.files];
+  const files = [];
+  const walk = async (entry) => {
+    if (entry.isFile) files.push(await new Promise((ok, fail) => entry.file(ok, fail)));
+    else {
+      const reader = entry.createReader();
+      for (let batch; (batch = await new Promise((ok, fail) => reader.readEntries(ok, fail))).length; ) await Promise.all(batch.map(walk));
+    }
+  };
+  await Promise.all(entries.map(walk));
+  return files;
+}
+
+function dropTarget(el, onFiles) {
+  el.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    el.classList.add('over');
+  });
+  el.addEventListener('dragleave', () => el.classList.remove('over'));
+  el.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    e.stopPropagation();
+    el.classList.remove('over');
+    onFiles(await droppedFiles(e.dataTransfer));
+  });
+}
+
+async function useModelFiles(files) {
+  try {
+    const { files: parts, source } = await modelFromFiles(files);
+    await loadModel(parts, source);
+  } catch (e) {
+    pageError(e.message);
+  }
+}
+
+async function main() {
+  startWorker();
+  const gpu = await call('hasWebGpu');
+  const select = $('backend');
+  select.querySelector('[value=wgpu]').disabled = !gpu;
+  if (!gpu) select.querySelector('[value=wgpu]').textContent = 'WebGPU (not available in this browser)';
+  try {
+    await chooseBackend(gpu ? 'wgpu' : 'flex');
+  } catch (e) {
+    pageError(`WebGPU could not start (${e.message}); using the CPU.`);
+    await chooseBackend('flex');
+  }
+  select.disabled = false;
+  select.addEventListener('change', async () => {
+    const previous = backend;
+    try {
+      await chooseBackend(select.value);
+      pageError(null);
+    } catch (e) {
+      pageError(`Could not switch to ${select.value}: ${e.message}`);
+      select.value = previous;
+      if (e.fatal) await recover('The model worker crashed');
+    }
+  });
+
+  $('model-input').addEventListener('change', (e) => useModelFiles([...e.target.files]));
+  $('model-folder').addEventListener('change', (e) => useModelFiles([...e.target.files]));
+  dropTarget($('model-drop'), useModelFiles);
+  $('image-input').addEventListener('change', (e) => {
+    classifyFiles([...e.target.files]);
+    e.target.value = '';
+  });
+  dropTarget($('image-drop'), (files) => classifyFiles(files));
+  dropTarget(document.body, (files) => classifyFiles(files));
+  document.addEventListener('paste', (e) => classifyFiles([...e.clipboardData.files]));
+  for (const key of ['attention', 'grid']) {
+    $(`show-${key}`).addEventListener('change', (e) => {
+      show[key] = e.target.checked;
+      document.querySelectorAll('.card').forEach(drawOverlay);
+    });
+  }
+  $('clear-cache').addEventListener('click', async () => {
+    await caches.delete(CACHE);
+    $('clear-cache').hidden = true;
+    $('model-info').textContent += ' (The cached copy is forgotten; the next visit downloads it again.)';
+  });
+
+  try {
+    const found = await serverModel();
+    if (found) await loadModel(found.files, found.source);
+    else $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
+  } catch (e) {
+    pageError(`Could not load the server's model: ${e.message}`);
+  }
+  idle();
+}
+
+main().catch((e) => pageError(e.message));
