@@ -81,7 +81,8 @@ struct ModelInfo {
 }
 
 /// Loads a model from its files' bytes (config and preprocessor config optional). The bytes are
-/// freed once the tensors exist. Replaces any model loaded before.
+/// freed once the tensors exist. Replaces the current model only once the new one has loaded,
+/// so a bad file leaves the page with the model it had.
 #[wasm_bindgen(js_name = loadModel)]
 pub fn load_model(
     weights_name: String,
@@ -92,8 +93,6 @@ pub fn load_model(
     let (kind, device) = STATE
         .with_borrow(|s| s.current.clone())
         .ok_or_else(|| JsError::new("no backend is set"))?;
-    // Free the previous model's memory before reading the new one.
-    STATE.with_borrow_mut(|s| s.classifier = None);
     let files = ModelFiles {
         weights: NamedBytes {
             name: &weights_name,

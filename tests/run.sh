@@ -14,3 +14,7 @@ export WASM_BINDGEN_TEST_TIMEOUT=600
 # Here WebGPU must be found: a missing adapter fails the WebGPU test instead of skipping it.
 export REQUIRE_WEBGPU=1
 wasm-pack test --headless --chrome --mode no-install
+
+echo "== the page end to end (Playwright, headless Chromium: WebGPU and CPU)"
+bash www/build.sh
+npm test

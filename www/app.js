@@ -61,6 +61,7 @@ function pageError(message) {
 }
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n.toLocaleString('en'));
 
 // ---- backends --------------------------------------------------------------------------------
 
@@ -112,10 +113,10 @@ async function loadModel(files, source) {
     $('model-info').textContent =
       `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
       `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
-      `${info.numLabels} labels, ${(info.parameters / 1e6).toFixed(1)}M parameters.`;
+      `${info.numLabels} labels, ${count(info.parameters)} parameters.`;
     await warmUp();
   } catch (e) {
-    pageError(e.message);
+    pageError(modelLoaded ? `${e.message}. The model loaded before is still in use.` : e.message);
     if (e.fatal) await recover('The model worker crashed while loading');
   } finally {
     busy--;

@@ -1,9 +1,9 @@
 // The page end to end in headless Chromium, on WebGPU (SwiftShader here) and on the CPU.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, launch, referenceTopK, startServer } from './harness.mjs';
+import { ARTIFACTS, TINY_LABELS, TINY_MODEL, image, launch, referenceTopK, startServer } from './harness.mjs';
 
 let server;
 let browser;
@@ -83,14 +83,14 @@ test('bad files get visible errors and the page keeps working', async () => {
     await page.getByTestId('model-input').setInputFiles({ name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not tensors') });
     const pageError = page.locator('#page-error[data-testid=error]');
     await pageError.waitFor({ state: 'visible' });
-    assert.match(await pageError.textContent(), /model\.safetensors: not a safetensors file/);
+    assert.match(await pageError.textContent(), /^model\.safetensors: not a safetensors file .*The model loaded before is still in use\.$/);
 
     // A text file and a truncated PNG among images: errors on their own cards only.
-    const png = await import('node:fs').then((fs) => fs.readFileSync(image('gradient.png')));
+    const png = readFileSync(image('gradient.png'));
     await page.getByTestId('image-input').setInputFiles([
       { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') },
       { name: 'broken.png', mimeType: 'image/png', buffer: png.subarray(0, 60) },
-      image('grey.png'),
+      { name: 'grey.png', mimeType: 'image/png', buffer: readFileSync(image('grey.png')) },
     ]);
     await waitReady(page);
     for (const name of ['notes.txt', 'broken.png']) {
