@@ -215,7 +215,8 @@ fn timm_heads(architecture: &str) -> Option<usize> {
     Some(match size {
         "tiny" => 3,
         "small" => 6,
-        "medium" | "base" => 12,
+        "medium" => 8,
+        "base" => 12,
         "large" | "huge" => 16,
         "giant" => 16,
         _ => return None,

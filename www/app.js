@@ -170,8 +170,7 @@ async function serverModel() {
     const url = SERVER_MODEL + name;
     const hit = cache && (await cache.match(url));
     if (hit) return hit.arrayBuffer();
-    const r = await fetch(url, optional ? { method: 'HEAD' } : undefined);
-    if (optional && !r.ok) return undefined;
+    if (optional && !(await fetch(url, { method: 'HEAD' })).ok) return undefined;
     const buffer = await fetchWithProgress(url, `downloading ${name}`);
     if (cache) await cache.put(url, new Response(buffer.slice(0)));
     return buffer;
@@ -182,7 +181,7 @@ async function serverModel() {
     preprocessor: await get('preprocessor_config.json', true),
   });
   $('clear-cache').hidden = !cache;
-  return { files: await reload(), source: { label: 'google/vit-base-patch16-224 (from this server)', reload } };
+  return { files: await reload(), source: { label: `${SERVER_MODEL}model.safetensors (from this server)`, reload } };
 }
 
 // ---- images ------------------------------------------------------------------------------------
@@ -273,10 +272,23 @@ function classifyFiles(files) {
     imageQueue = imageQueue.then(async () => {
       setStatus(`classifying ${file.name}…`);
       el.querySelector('.meta').textContent = 'classifying…';
+      const classify = async () => {
+        const bytes = await file.arrayBuffer();
+        return call('classify', [file.name, bytes, TOP_K], [bytes]);
+      };
       try {
         if (!modelLoaded) throw new Error('load a model first');
-        const bytes = await file.arrayBuffer();
-        showResult(el, await call('classify', [file.name, bytes, TOP_K], [bytes]));
+        let result;
+        try {
+          result = await classify();
+        } catch (e) {
+          // A lost or failing GPU: carry on on the CPU rather than failing every image after it.
+          if (backend !== 'wgpu' || e.fatal || !/the wgpu backend failed/.test(e.message)) throw e;
+          await chooseBackend('flex');
+          pageError(`WebGPU failed (${e.message}). Switched to the CPU backend.`);
+          result = await classify();
+        }
+        showResult(el, result);
       } catch (e) {
         showCardError(el, e.message);
         if (e.fatal) await recover('The model worker crashed');

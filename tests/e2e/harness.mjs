@@ -11,8 +11,8 @@ export const ARTIFACTS = join(ROOT, 'test-results');
 mkdirSync(ARTIFACTS, { recursive: true });
 
 /// Starts www/serve.mjs (what the README's serve command runs after building) on a free port.
-export async function startServer() {
-  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', ROOT, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startServer(root = ROOT) {
+  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     proc.stdout.on('data', (d) => {
       const m = String(d).match(/at (http:\/\/\S+)/);
