@@ -5,7 +5,8 @@ use burn::prelude::*;
 use crate::attention_rollout::attention_rollout;
 use crate::backend::BackendKind;
 use crate::checkpoint::{ModelFiles, load_vit};
-use crate::config::ViTConfig;
+use crate::cifar::SIDE;
+use crate::config::{Interpolation, Preprocess, ViTConfig};
 use crate::error::{LoadError, VitError};
 use crate::preprocess::{RgbImage, decode, preprocess};
 use crate::vit::VisionTransformer;
@@ -42,6 +43,32 @@ impl Classifier {
 
     pub fn pixels_of(&self, image: &RgbImage) -> Vec<f32> {
         preprocess(image, &self.config.preprocess)
+    }
+
+    /// A CIFAR image (R, G and B planes, 32x32) as model input: upscaled to the input size
+    /// (Pillow bilinear, as the original's training did), normalised, optionally mirrored.
+    pub fn cifar_pixels(&self, planes: &[u8], flip: bool) -> Vec<f32> {
+        let n = SIDE * SIDE;
+        let mut rgb = vec![0u8; 3 * n];
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let from = y * SIDE + if flip { SIDE - 1 - x } else { x };
+                for c in 0..3 {
+                    rgb[(y * SIDE + x) * 3 + c] = planes[c * n + from];
+                }
+            }
+        }
+        let image = RgbImage {
+            width: SIDE as u32,
+            height: SIDE as u32,
+            pixels: rgb,
+        };
+        let p = Preprocess {
+            interpolation: Interpolation::Bilinear,
+            crop_pct: None,
+            ..self.config.preprocess.clone()
+        };
+        preprocess(&image, &p)
     }
 
     /// Stacks preprocessed images into a `[batch, 3, size, size]` tensor on the device.

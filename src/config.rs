@@ -266,32 +266,32 @@ pub fn resolve_config(
     let input_side = pretrained
         .and_then(|p| p.input_size.as_deref())
         .and_then(|s| s.last().copied());
-    agree(
-        cfg_name,
-        "image_size",
-        json.image_size.or(args.and_then(|a| a.img_size)).or(input_side),
-        shapes.image_size,
-    )?;
-    agree(
-        cfg_name,
-        "patch_size",
-        json.patch_size.or(args.and_then(|a| a.patch_size)),
-        shapes.patch_size,
-    )?;
-    agree(cfg_name, "num_channels", json.num_channels, shapes.num_channels)?;
-    agree(
-        cfg_name,
-        "hidden_size",
-        json.hidden_size.or(args.and_then(|a| a.embed_dim)),
-        shapes.hidden_size,
-    )?;
-    agree(
-        cfg_name,
-        "num_hidden_layers",
-        json.num_hidden_layers.or(args.and_then(|a| a.depth)),
-        shapes.num_layers,
-    )?;
-    agree(cfg_name, "intermediate_size", json.intermediate_size, shapes.mlp_size)?;
+    for (field, config, weights) in [
+        (
+            "image_size",
+            json.image_size.or(args.and_then(|a| a.img_size)).or(input_side),
+            shapes.image_size,
+        ),
+        (
+            "patch_size",
+            json.patch_size.or(args.and_then(|a| a.patch_size)),
+            shapes.patch_size,
+        ),
+        ("num_channels", json.num_channels, shapes.num_channels),
+        (
+            "hidden_size",
+            json.hidden_size.or(args.and_then(|a| a.embed_dim)),
+            shapes.hidden_size,
+        ),
+        (
+            "num_hidden_layers",
+            json.num_hidden_layers.or(args.and_then(|a| a.depth)),
+            shapes.num_layers,
+        ),
+        ("intermediate_size", json.intermediate_size, shapes.mlp_size),
+    ] {
+        agree(cfg_name, field, config, weights)?;
+    }
 
     if let Some(act) = &json.hidden_act
         && act != "gelu"
@@ -378,8 +378,21 @@ pub fn resolve_config(
 }
 
 fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Vec<String>, LoadError> {
+    let count_agrees = |field: &str, count: usize| {
+        if count == num_labels {
+            Ok(())
+        } else {
+            Err(LoadError::ConfigContradicts {
+                file: file.into(),
+                field: field.into(),
+                config: format!("{count} labels"),
+                weights: format!("{num_labels} classes"),
+            })
+        }
+    };
     if let Some(map) = &json.id2label {
-        let mut labels = vec![None; num_labels];
+        count_agrees("id2label", map.len())?;
+        let mut labels = vec![String::new(); num_labels];
         for (k, v) in map {
             let i: usize = k.parse().ok().filter(|i| *i < num_labels).ok_or_else(|| {
                 bad_value(
@@ -389,27 +402,12 @@ fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Ve
                     &format!("keys must be class indices below {num_labels}"),
                 )
             })?;
-            labels[i] = Some(v.clone());
+            labels[i] = v.clone();
         }
-        if map.len() != num_labels {
-            return Err(LoadError::ConfigContradicts {
-                file: file.into(),
-                field: "id2label".into(),
-                config: format!("{} labels", map.len()),
-                weights: format!("{num_labels} classes"),
-            });
-        }
-        return Ok(labels.into_iter().map(Option::unwrap_or_default).collect());
+        return Ok(labels);
     }
     if let Some(names) = &json.label_names {
-        if names.len() != num_labels {
-            return Err(LoadError::ConfigContradicts {
-                file: file.into(),
-                field: "label_names".into(),
-                config: format!("{} labels", names.len()),
-                weights: format!("{num_labels} classes"),
-            });
-        }
+        count_agrees("label_names", names.len())?;
         return Ok(names.clone());
     }
     Ok(if num_labels == IMAGENET_LABELS.len() {

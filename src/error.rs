@@ -71,3 +71,18 @@ pub enum VitError {
     #[error("the {backend} backend failed: {reason}")]
     Backend { backend: String, reason: String },
 }
+
+/// Why a CIFAR-10 file could not be read.
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("{file}: the file is empty")]
+    Empty { file: String },
+    #[error("{file}: {len} bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels)")]
+    PartialRecord { file: String, len: usize },
+    #[error("{file}: record {record} has label {label}; CIFAR-10 labels are 0 to 9")]
+    BadLabel { file: String, record: usize, label: i64 },
+    #[error("{file}: not a readable CIFAR-10 archive ({reason})")]
+    Archive { file: String, reason: String },
+    #[error("{file}: not a CIFAR-10 Python batch ({reason})")]
+    Pickle { file: String, reason: String },
+}

@@ -1,6 +1,8 @@
 //! Reading tensors out of a `.safetensors` file held in memory, as f32, with errors that name
 //! the file and the tensor.
 
+use std::collections::HashMap;
+
 use half::{bf16, f16};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 
@@ -9,6 +11,7 @@ use crate::error::LoadError;
 pub struct SafetensorsFile<'a> {
     name: String,
     tensors: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
 }
 
 impl<'a> SafetensorsFile<'a> {
@@ -19,7 +22,21 @@ impl<'a> SafetensorsFile<'a> {
             return Err(LoadError::Empty { file });
         }
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| classify(file.clone(), bytes.len(), e))?;
-        Ok(Self { name: file, tensors })
+        // The header parsed just above, so reading its metadata again cannot fail.
+        let metadata = SafeTensors::read_metadata(bytes)
+            .ok()
+            .and_then(|(_, m)| m.metadata().clone())
+            .unwrap_or_default();
+        Ok(Self {
+            name: file,
+            tensors,
+            metadata,
+        })
+    }
+
+    /// A `__metadata__` entry.
+    pub fn metadata(&self, key: &str) -> Option<String> {
+        self.metadata.get(key).cloned()
     }
 
     pub fn name(&self) -> &str {

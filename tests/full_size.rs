@@ -18,19 +18,38 @@ use vit_wasm::config::NamedBytes;
 fn full_size_vit_b16_matches_transformers() {
     let dir = std::path::PathBuf::from(std::env::var("VIT_FULL_MODEL").expect("set VIT_FULL_MODEL to the folder"));
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let (config, preprocessor, reference) = (read("config.json"), read("preprocessor_config.json"), read("reference.safetensors"));
+    let (config, preprocessor, reference) = (
+        read("config.json"),
+        read("preprocessor_config.json"),
+        read("reference.safetensors"),
+    );
     let reference = SafeTensors::deserialize(&reference).unwrap();
     let floats = |k: &str| -> Vec<f32> {
-        reference.tensor(k).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        reference
+            .tensor(k)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     };
     for backend in [BackendKind::Flex, BackendKind::Ndarray] {
         let weights = read("model.safetensors");
         let device = pollster::block_on(backend.device()).unwrap();
         let start = Instant::now();
         let files = ModelFiles {
-            weights: NamedBytes { name: "model.safetensors", bytes: &weights },
-            config: Some(NamedBytes { name: "config.json", bytes: &config }),
-            preprocessor: Some(NamedBytes { name: "preprocessor_config.json", bytes: &preprocessor }),
+            weights: NamedBytes {
+                name: "model.safetensors",
+                bytes: &weights,
+            },
+            config: Some(NamedBytes {
+                name: "config.json",
+                bytes: &config,
+            }),
+            preprocessor: Some(NamedBytes {
+                name: "preprocessor_config.json",
+                bytes: &preprocessor,
+            }),
         };
         let model = Classifier::load(files, backend, &device).unwrap();
         drop(weights);
@@ -38,7 +57,10 @@ fn full_size_vit_b16_matches_transformers() {
         let start = Instant::now();
         let logits = pollster::block_on(model.logits(&[floats("pixels")])).unwrap().remove(0);
         let diff = common::max_abs_diff(&logits, &floats("logits"));
-        println!("{backend}: load {loaded:.2?}, forward {:.2?}, max |logit diff| {diff:e}", start.elapsed());
+        println!(
+            "{backend}: load {loaded:.2?}, forward {:.2?}, max |logit diff| {diff:e}",
+            start.elapsed()
+        );
         assert_eq!(logits.len(), 1000);
         assert!(diff <= 1e-4, "{backend}: logits differ by {diff}");
     }

@@ -1,0 +1,277 @@
+//! CIFAR-10 as people have it: the binary batches (`data_batch_N.bin`, `test_batch.bin`), the
+//! binary tarball (`cifar-10-binary.tar.gz`), and the Python version (`cifar-10-python.tar.gz`
+//! or its pickled `data_batch_N` / `test_batch` files).
+
+use std::io::Read;
+
+use flate2::read::GzDecoder;
+use serde_pickle::{DeOptions, HashableValue, Value};
+
+use crate::error::DataError;
+
+pub const SIDE: usize = 32;
+pub const PIXELS: usize = 3 * SIDE * SIDE;
+/// One label byte and the R, G and B planes, row-major.
+pub const RECORD: usize = 1 + PIXELS;
+pub const NUM_CLASSES: usize = 10;
+pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Labelled 32x32 images, pixels as R, G and B planes per image.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Where it came from: a file, or `archive/member`.
+    pub source: String,
+    pub labels: Vec<u8>,
+    pub pixels: Vec<u8>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Image `i`'s R, G and B planes.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.pixels[i * PIXELS..][..PIXELS]
+    }
+
+    /// Whether the file name marks it as CIFAR's test split.
+    pub fn is_test(&self) -> bool {
+        self.source
+            .rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("test_batch"))
+    }
+
+    fn check_labels(self) -> Result<Self, DataError> {
+        match self.labels.iter().position(|l| usize::from(*l) >= NUM_CLASSES) {
+            Some(i) => Err(DataError::BadLabel {
+                file: self.source,
+                record: i,
+                label: i64::from(self.labels[i]),
+            }),
+            None => Ok(self),
+        }
+    }
+}
+
+/// What a file held: batches, and class names when it had `batches.meta(.txt)`.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub batches: Vec<Batch>,
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Reads one file in any accepted format, recognised by its bytes rather than its name.
+pub fn read_file(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
+    if bytes.is_empty() {
+        return Err(DataError::Empty { file: name.into() });
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return read_tar_gz(name, bytes);
+    }
+    // A binary record starts with its label (0-9), a pickle (protocol 2+) with 0x80.
+    if bytes[0] == 0x80 {
+        return Ok(Contents {
+            batches: vec![read_pickle(name, bytes)?],
+            class_names: None,
+        });
+    }
+    if name.ends_with("batches.meta.txt") {
+        return Ok(Contents {
+            batches: vec![],
+            class_names: Some(meta_txt(bytes)),
+        });
+    }
+    Ok(Contents {
+        batches: vec![read_binary(name, bytes)?],
+        class_names: None,
+    })
+}
+
+/// A binary batch: whole records of 1 label byte + 3072 pixel bytes.
+pub fn read_binary(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
+        return Err(DataError::PartialRecord {
+            file: name.into(),
+            len: bytes.len(),
+        });
+    }
+    let n = bytes.len() / RECORD;
+    let mut batch = Batch {
+        source: name.into(),
+        labels: Vec::with_capacity(n),
+        pixels: Vec::with_capacity(n * PIXELS),
+    };
+    for record in bytes.chunks_exact(RECORD) {
+        batch.labels.push(record[0]);
+        batch.pixels.extend_from_slice(&record[1..]);
+    }
+    batch.check_labels()
+}
+
+fn meta_txt(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
+    let bad = |reason: String| DataError::Archive {
+        file: name.into(),
+        reason,
+    };
+    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
+    let mut contents = Contents::default();
+    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| bad(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        let member = path.rsplit('/').next().unwrap_or_default().to_string();
+        let wanted =
+            member.starts_with("data_batch_") || member.starts_with("test_batch") || member.starts_with("batches.meta");
+        if !wanted || !entry.header().entry_type().is_file() {
+            continue;
+        }
+        // Bounded by the size the header declares, read no further than the data present.
+        let mut data = Vec::with_capacity((entry.size() as usize).min(64 << 20));
+        entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
+        let source = format!("{name}/{path}");
+        match member.as_str() {
+            "batches.meta.txt" => contents.class_names = Some(meta_txt(&data)),
+            "batches.meta" => contents.class_names = Some(pickle_label_names(&source, &data)?),
+            m if m.ends_with(".bin") => contents.batches.push(read_binary(&source, &data)?),
+            _ => contents.batches.push(read_pickle(&source, &data)?),
+        }
+    }
+    if contents.batches.is_empty() {
+        return Err(bad("no CIFAR-10 batches (data_batch_N or test_batch) inside".into()));
+    }
+    contents.batches.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(contents)
+}
+
+fn unpickle(file: &str, bytes: &[u8]) -> Result<Vec<(String, Value)>, DataError> {
+    // numpy arrays pickle as a call to numpy's reconstructor followed by their state; with the
+    // globals left unresolved, the state (shape, dtype, raw bytes) is what remains.
+    let value = serde_pickle::value_from_slice(bytes, DeOptions::new().replace_unresolved_globals()).map_err(|e| {
+        DataError::Pickle {
+            file: file.into(),
+            reason: e.to_string(),
+        }
+    })?;
+    let Value::Dict(map) = value else {
+        return Err(DataError::Pickle {
+            file: file.into(),
+            reason: "not a dict".into(),
+        });
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match k {
+            HashableValue::Bytes(b) => Some((String::from_utf8_lossy(&b).into_owned(), v)),
+            HashableValue::String(s) => Some((s, v)),
+            _ => None,
+        })
+        .collect())
+}
+
+fn field<'a>(file: &str, dict: &'a [(String, Value)], key: &str) -> Result<&'a Value, DataError> {
+    dict.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .ok_or_else(|| DataError::Pickle {
+            file: file.into(),
+            reason: format!("no `{key}` entry"),
+        })
+}
+
+/// A pickled `{"data": uint8 [N, 3072], "labels": [N ints]}`.
+pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
+    let bad = |reason: String| DataError::Pickle {
+        file: name.into(),
+        reason,
+    };
+    let dict = unpickle(name, bytes)?;
+    let labels = match field(name, &dict, "labels")? {
+        Value::List(items) | Value::Tuple(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::I64(l) if (0..NUM_CLASSES as i64).contains(l) => Ok(*l as u8),
+                Value::I64(l) => Err(DataError::BadLabel {
+                    file: name.into(),
+                    record: i,
+                    label: *l,
+                }),
+                other => Err(bad(format!("label {i} is {other:?}, not an integer"))),
+            })
+            .collect::<Result<Vec<u8>, _>>()?,
+        other => return Err(bad(format!("`labels` is {other:?}, not a list"))),
+    };
+    // The array's state: (version, shape, dtype, fortran order, raw bytes).
+    let pixels = match field(name, &dict, "data")? {
+        Value::Tuple(state) => match state.as_slice() {
+            [_, Value::Tuple(shape), _, _, Value::Bytes(raw)] => {
+                let dims: Vec<i64> = shape
+                    .iter()
+                    .filter_map(|d| if let Value::I64(d) = d { Some(*d) } else { None })
+                    .collect();
+                if dims != [labels.len() as i64, PIXELS as i64] || raw.len() != labels.len() * PIXELS {
+                    return Err(bad(format!(
+                        "`data` has shape {dims:?} and {} bytes; expected [{}, {PIXELS}] uint8 for {} labels",
+                        raw.len(),
+                        labels.len(),
+                        labels.len()
+                    )));
+                }
+                raw.clone()
+            }
+            _ => return Err(bad("`data` is not a uint8 numpy array".into())),
+        },
+        _ => return Err(bad("`data` is not a uint8 numpy array".into())),
+    };
+    Ok(Batch {
+        source: name.into(),
+        labels,
+        pixels,
+    })
+}
+
+fn pickle_label_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
+    match field(file, &unpickle(file, bytes)?, "label_names")? {
+        Value::List(names) => Ok(names
+            .iter()
+            .map(|n| match n {
+                Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                Value::String(s) => s.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect()),
+        _ => Err(DataError::Pickle {
+            file: file.into(),
+            reason: "`label_names` is not a list".into(),
+        }),
+    }
+}

@@ -1,0 +1,67 @@
+//! A trained head as a small `.safetensors` file: `head.weight` (`[classes, hidden]`, PyTorch's
+//! layout, as timm names it), `head.bias`, and the class names in the metadata.
+
+use std::collections::HashMap;
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use safetensors::tensor::{Dtype, TensorView, serialize};
+
+use crate::error::LoadError;
+use crate::head_training::linear_from_pytorch;
+use crate::safetensors_file::SafetensorsFile;
+
+/// Serialises a head (Burn layout `[hidden, classes]`) and its class names.
+pub async fn save_head(head: &Linear, labels: &[String]) -> Result<Vec<u8>, crate::error::VitError> {
+    let [hidden, classes] = head.weight.dims();
+    let read = async |t: Tensor<2>| -> Result<Vec<f32>, crate::error::VitError> {
+        t.into_data_async()
+            .await
+            .ok()
+            .and_then(|d| d.try_into_vec::<f32>().ok())
+            .ok_or_else(|| crate::error::VitError::Backend {
+                backend: "head".into(),
+                reason: "cannot read the head".into(),
+            })
+    };
+    let weight = read(head.weight.val().transpose()).await?;
+    let bias = match &head.bias {
+        Some(b) => read(b.val().reshape([1, classes])).await?,
+        None => vec![0.0; classes],
+    };
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (w, b) = (bytes(&weight), bytes(&bias));
+    let tensors = [
+        (
+            "head.weight",
+            TensorView::new(Dtype::F32, vec![classes, hidden], &w).expect("sizes match"),
+        ),
+        (
+            "head.bias",
+            TensorView::new(Dtype::F32, vec![classes], &b).expect("sizes match"),
+        ),
+    ];
+    let metadata = HashMap::from([(
+        "labels".to_string(),
+        serde_json::to_string(labels).expect("strings serialise"),
+    )]);
+    Ok(serialize(tensors, Some(metadata)).expect("in-memory serialisation cannot fail"))
+}
+
+/// Reads a head saved by [`save_head`] for a backbone of width `hidden`.
+pub fn load_head(name: &str, bytes: &[u8], hidden: usize, device: &Device) -> Result<(Linear, Vec<String>), LoadError> {
+    let file = SafetensorsFile::parse(name, bytes)?;
+    let shape = file.shape("head.weight")?;
+    let classes = match shape.as_slice() {
+        [c, h] if *h == hidden && *c > 0 => *c,
+        _ => return Err(file.wrong_shape("head.weight", format!("[classes, {hidden}] for this model"), &shape)),
+    };
+    let weight = file.read("head.weight", &[classes, hidden])?;
+    let bias = file.read("head.bias", &[classes])?;
+    let labels = file
+        .metadata("labels")
+        .and_then(|l| serde_json::from_str::<Vec<String>>(&l).ok())
+        .filter(|l| l.len() == classes)
+        .unwrap_or_else(|| (0..classes).map(|i| format!("LABEL_{i}")).collect());
+    Ok((linear_from_pytorch(&weight, &bias, hidden, device), labels))
+}

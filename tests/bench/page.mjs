@@ -1,0 +1,51 @@
+// Times ViT-B/16 in the page, as a user gets it: headless Chromium, the README's server, the
+// model read from its server folder, one image classified repeatedly on each backend.
+//   node tests/bench/page.mjs DIR [--backends flex,ndarray] [--runs 6] [--json out.json]
+// DIR holds model.safetensors (+ configs), e.g. from tests/fixtures/generate.py --full DIR.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ROOT, image, launch, startServer } from '../e2e/harness.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const model = resolve(args[0] ?? 'target/vit-b16-random');
+const backends = opt('backends', 'flex,ndarray').split(',');
+const runs = Number(opt('runs', 6));
+
+const site = mkdtempSync(join(tmpdir(), 'vit-bench-'));
+for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(site, entry));
+mkdirSync(join(site, 'weights'));
+symlinkSync(model, join(site, 'weights', 'vit-base-patch16-224'));
+const server = await startServer(site);
+const browser = await launch();
+const results = [];
+try {
+  for (const backend of backends) {
+    const page = await browser.newPage();
+    const ready = () => page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 600_000 });
+    await page.goto(server.url);
+    await ready();
+    const start = Date.now();
+    await page.getByTestId('backend').selectOption(backend);
+    await ready();
+    const switchMs = Date.now() - start;
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      await page.getByTestId('image-input').setInputFiles(image('gradient.png'));
+      await ready();
+      const meta = await page.locator('[data-testid=result] .meta').first().textContent();
+      times.push(Number(meta.match(/^([\d.]+) ms/)[1]));
+    }
+    const warm = times.slice(1).sort((a, b) => a - b);
+    const row = { backend, first_ms: times[0], warm_median_ms: warm[Math.floor(warm.length / 2)], warm_min_ms: warm[0], switch_and_warm_up_ms: switchMs };
+    console.log(JSON.stringify(row));
+    results.push(row);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  server.stop();
+  rmSync(site, { recursive: true, force: true });
+}
+if (opt('json')) writeFileSync(opt('json'), JSON.stringify(results, null, 2) + '\n');

@@ -1,0 +1,214 @@
+//! CIFAR-10 reading and head training: the parsers on every format, the loss curve against
+//! PyTorch's AdamW, and the whole pipeline on the synthetic CIFAR-10 fixtures.
+#![cfg(not(target_family = "wasm"))]
+
+mod common;
+
+use safetensors::SafeTensors;
+use vit_wasm::backend::BackendKind;
+use vit_wasm::cifar::{CLASS_NAMES, read_file};
+use vit_wasm::error::DataError;
+use vit_wasm::head_training::{Features, HeadTrainer, TrainOptions, linear_from_pytorch};
+
+const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cifar/");
+
+fn read(name: &str) -> Result<vit_wasm::cifar::Contents, DataError> {
+    read_file(name, &std::fs::read(format!("{CIFAR}{name}")).unwrap())
+}
+
+#[test]
+fn every_accepted_format_reads_the_same_images() {
+    let binary = read("data_batch_1.bin").unwrap();
+    assert_eq!(binary.batches.len(), 1);
+    let b = &binary.batches[0];
+    assert_eq!((b.len(), b.pixels.len()), (200, 200 * 3072));
+    assert!(b.labels.iter().all(|l| *l < 10) && !b.is_test());
+
+    let python = read("data_batch_1").unwrap();
+    assert_eq!(python.batches[0].labels, b.labels);
+    assert_eq!(python.batches[0].pixels, b.pixels);
+
+    for tarball in ["cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"] {
+        let contents = read(tarball).unwrap();
+        let names: Vec<_> = contents
+            .batches
+            .iter()
+            .map(|b| b.source.rsplit('/').next().unwrap().to_string())
+            .collect();
+        assert_eq!(names.len(), 3, "{tarball}: {names:?}");
+        assert_eq!(contents.batches.iter().filter(|b| b.is_test()).count(), 1, "{tarball}");
+        assert_eq!(contents.batches[0].pixels, b.pixels, "{tarball}");
+        assert_eq!(
+            contents.class_names.as_deref(),
+            Some(&CLASS_NAMES.map(String::from)[..]),
+            "{tarball}"
+        );
+    }
+    assert_eq!(read("batches.meta.txt").unwrap().class_names.unwrap(), CLASS_NAMES);
+}
+
+#[test]
+fn malformed_files_get_errors_that_name_them() {
+    let e = read("malformed/partial_record.bin").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed/partial_record.bin: 9119 bytes is not a whole number of 3073-byte CIFAR-10 records (1 label byte + 3072 pixels)"
+    );
+    let e = read("malformed/bad_label.bin").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed/bad_label.bin: record 1 has label 12; CIFAR-10 labels are 0 to 9"
+    );
+    let e = read("malformed/bad_label_pickle").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "malformed/bad_label_pickle: record 2 has label 11; CIFAR-10 labels are 0 to 9"
+    );
+    let e = read("malformed/corrupt.tar.gz").unwrap_err();
+    assert!(matches!(e, DataError::Archive { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("malformed/corrupt.tar.gz: not a readable CIFAR-10 archive"),
+        "{e}"
+    );
+    let e = read("malformed/truncated_pickle").unwrap_err();
+    assert!(matches!(e, DataError::Pickle { .. }), "{e}");
+    assert!(matches!(read_file("empty.bin", b""), Err(DataError::Empty { .. })));
+}
+
+fn floats(st: &SafeTensors, name: &str) -> Vec<f32> {
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn adamw_loss_curve_matches_pytorch() {
+    let bytes = std::fs::read(format!("{CIFAR}head_reference.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let labels: Vec<u8> = st
+        .tensor("labels")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| b[0])
+        .collect();
+    let features = Features {
+        hidden: 48,
+        values: floats(&st, "features"),
+        labels,
+    };
+    let expected = floats(&st, "losses");
+    let options = TrainOptions {
+        learning_rate: 1e-2,
+        weight_decay: 0.05,
+        ..TrainOptions::default()
+    };
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        let device = pollster::block_on(backend.device()).unwrap();
+        let init = linear_from_pytorch(&floats(&st, "init.weight"), &floats(&st, "init.bias"), 48, &device);
+        let mut trainer = HeadTrainer::new(init, &options, backend, &device);
+        for (step, want) in expected.iter().enumerate() {
+            let start = (step * 16) % features.len();
+            let batch = features.select(&(start..start + 16).collect::<Vec<_>>());
+            let loss = pollster::block_on(trainer.step(&batch)).unwrap();
+            assert!(
+                (loss - want).abs() <= 1e-4,
+                "{backend} step {step}: loss {loss} vs PyTorch {want}"
+            );
+        }
+        let head = trainer.head();
+        let weight: Vec<f32> = head.weight.val().transpose().into_data().try_to_vec().unwrap();
+        let diff = common::max_abs_diff(&weight, &floats(&st, "final.weight"));
+        assert!(diff <= 1e-4, "{backend}: final weights differ by {diff}");
+    }
+}
+
+#[test]
+fn the_whole_pipeline_learns_the_synthetic_classes() {
+    use vit_wasm::head_file::{load_head, save_head};
+    use vit_wasm::head_training::{Confusion, extract_features, fresh_head, predict, train};
+
+    let backend = BackendKind::Flex;
+    let classifier = pollster::block_on(common::classifier(common::Fixture::Hf, backend));
+    let train_batches: Vec<_> = ["data_batch_1.bin", "data_batch_2.bin"]
+        .iter()
+        .map(|f| read(f).unwrap().batches.remove(0))
+        .collect();
+    let test_batch = read("test_batch.bin").unwrap().batches.remove(0);
+
+    let features = |batch: &vit_wasm::cifar::Batch, flip: bool| {
+        let all: Vec<usize> = (0..batch.len()).collect();
+        let mut calls = 0;
+        let f = pollster::block_on(extract_features(&classifier, batch, &all, flip, 64, |done, total| {
+            calls += 1;
+            assert!(done <= total && total == batch.len());
+            true
+        }));
+        assert_eq!(calls, batch.len().div_ceil(64));
+        f.unwrap().unwrap()
+    };
+    let mut train_set = features(&train_batches[0], false);
+    train_set.extend(&features(&train_batches[1], false));
+    train_set.extend(&features(&train_batches[0], true));
+    let test_set = features(&test_batch, false);
+    assert_eq!((train_set.len(), test_set.len()), (600, 200));
+
+    let options = TrainOptions {
+        learning_rate: 1e-2,
+        seed: 7,
+        ..TrainOptions::default()
+    };
+    let head = fresh_head(48, 10, options.seed, &classifier.device);
+    let mut steps = Vec::new();
+    let mut epochs = Vec::new();
+    let (head, reports) = pollster::block_on(train(
+        head,
+        &train_set,
+        &test_set,
+        &options,
+        backend,
+        &classifier.device,
+        |s, l| steps.push((s, l)),
+        |r| epochs.push(r.clone()),
+    ))
+    .unwrap();
+    assert_eq!(steps.len(), 5 * 600usize.div_ceil(32));
+    assert_eq!(epochs, reports);
+    let last = reports.last().unwrap();
+    assert!(last.test_accuracy >= 0.9, "test accuracy {}", last.test_accuracy);
+    assert!(reports[0].mean_loss > last.mean_loss);
+
+    // Export, import, and the same predictions.
+    let labels: Vec<String> = CLASS_NAMES.map(String::from).to_vec();
+    let bytes = pollster::block_on(save_head(&head, &labels)).unwrap();
+    assert!(bytes.len() < 4096, "{} bytes", bytes.len());
+    let (again, names) = load_head("head.safetensors", &bytes, 48, &classifier.device).unwrap();
+    assert_eq!(names, labels);
+    let before = pollster::block_on(predict(&head, &test_set, backend, &classifier.device)).unwrap();
+    let after = pollster::block_on(predict(&again, &test_set, backend, &classifier.device)).unwrap();
+    assert_eq!(before, after);
+    assert!((Confusion::new(10, &test_set.labels, &after).accuracy() - last.test_accuracy).abs() < 1e-12);
+
+    // A head for another backbone width is refused with both shapes.
+    let e = load_head("head.safetensors", &bytes, 768, &classifier.device).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "head.safetensors: tensor `head.weight` has shape [10, 48], expected [classes, 768] for this model"
+    );
+}
+
+#[test]
+fn epoch_orders_are_seeded_permutations() {
+    use vit_wasm::head_training::epoch_order;
+    let a = epoch_order(100, 3, 0);
+    assert_eq!(a, epoch_order(100, 3, 0));
+    assert_ne!(a, epoch_order(100, 3, 1));
+    assert_ne!(a, epoch_order(100, 4, 0));
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+}
