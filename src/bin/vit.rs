@@ -4,12 +4,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::BackendKind;
 use vit_wasm::checkpoint::ModelFiles;
+use vit_wasm::cifar::{Batch, CLASS_NAMES, read_file};
 use vit_wasm::classifier::{Classifier, Prediction};
 use vit_wasm::config::NamedBytes;
+use vit_wasm::head_file::{load_head, save_head};
+use vit_wasm::head_training::{Features, TrainOptions, epoch_order, extract_features, fresh_head, train};
 
 #[derive(Parser)]
 #[command(
@@ -24,25 +28,71 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Classify images and print the top-k labels for each.
-    Classify {
-        /// A folder with model.safetensors (and optional config.json, preprocessor_config.json),
-        /// or a bare .safetensors file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Image files: PNG, JPEG, WebP, GIF or BMP.
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-        #[arg(long, default_value_t = 5)]
-        top_k: usize,
-        /// One JSON object per image instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// With --json, include every logit.
-        #[arg(long, requires = "json")]
-        logits: bool,
-        #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-        device: DeviceArg,
-    },
+    Classify(ClassifyArgs),
+    /// Train a new classification head on CIFAR-10 with the backbone frozen.
+    Finetune(FinetuneArgs),
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    /// A folder with model.safetensors (and optional config.json, preprocessor_config.json),
+    /// or a bare .safetensors file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files: PNG, JPEG, WebP, GIF or BMP.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    top_k: u16,
+    /// One JSON object per image instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// With --json, include every logit.
+    #[arg(long, requires = "json")]
+    logits: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// A head trained with `vit finetune`, used instead of the model's own.
+    #[arg(long)]
+    head: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FinetuneArgs {
+    /// The backbone: a folder or a .safetensors file, as for classify.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training data: CIFAR-10 binary batches, cifar-10-binary.tar.gz, cifar-10-python.tar.gz
+    /// or pickled Python batches. From an archive, its data_batch_N members are used.
+    #[arg(long, required = true, num_args = 1..)]
+    train: Vec<PathBuf>,
+    /// Test data, in the same formats; from an archive, its test_batch.
+    #[arg(long)]
+    test: PathBuf,
+    /// How many training images to use (a seeded random subset); all by default.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// How many test images to use; all by default.
+    #[arg(long)]
+    test_samples: Option<usize>,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also train on horizontally mirrored images (their features computed once).
+    #[arg(long)]
+    flip: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// Where to write the head (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -127,20 +177,24 @@ fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: Bac
     }
 }
 
-fn classify(
-    model: &Path,
-    images: &[PathBuf],
-    top_k: usize,
-    json: bool,
-    logits: bool,
-    device_arg: DeviceArg,
-) -> Result<bool> {
+fn load_classifier(model: &Path, device_arg: DeviceArg) -> Result<Classifier> {
     let (backend, device) = device(device_arg)?;
     let on_disk = ModelOnDisk::read(model)?;
-    let classifier = Classifier::load(on_disk.files(), backend, &device)?;
-    drop(on_disk);
+    Ok(Classifier::load(on_disk.files(), backend, &device)?)
+}
+
+fn classify(args: &ClassifyArgs) -> Result<bool> {
+    let mut classifier = load_classifier(&args.model, args.device)?;
+    if let Some(path) = &args.head {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
+        let (head, labels) = load_head(&name, &bytes, classifier.config.hidden_size, &classifier.device)?;
+        classifier.model.head = head;
+        classifier.config.labels = labels;
+    }
+    let (backend, top_k) = (classifier.backend, usize::from(args.top_k));
     let mut all_ok = true;
-    for path in images {
+    for path in &args.images {
         let file = path.display().to_string();
         let result = std::fs::read(path)
             .with_context(|| format!("cannot read {file}"))
@@ -153,9 +207,9 @@ fn classify(
         match result {
             Ok((row, millis)) => {
                 let top = classifier.top_k(&row, top_k);
-                if json {
+                if args.json {
                     let mut obj = serde_json::json!({ "file": file, "top_k": top, "milliseconds": millis, "backend": backend.name() });
-                    if logits {
+                    if args.logits {
                         obj["logits"] = serde_json::json!(row);
                     }
                     println!("{obj}");
@@ -172,23 +226,139 @@ fn classify(
     Ok(all_ok)
 }
 
+/// Reads CIFAR-10 files; `test` picks the test_batch members of archives, else the data batches.
+fn read_cifar(paths: &[PathBuf], test: bool) -> Result<(Batch, Option<Vec<String>>)> {
+    let mut all = Batch {
+        source: String::new(),
+        labels: vec![],
+        pixels: vec![],
+    };
+    let mut names = None;
+    for path in paths {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {file}"))?;
+        let contents = read_file(&file, &bytes)?;
+        names = names.or(contents.class_names);
+        let single = contents.batches.len() == 1;
+        for batch in contents.batches.into_iter().filter(|b| single || b.is_test() == test) {
+            all.labels.extend(batch.labels);
+            all.pixels.extend(batch.pixels);
+        }
+    }
+    if all.is_empty() {
+        bail!(
+            "no {} images in {}",
+            if test { "test" } else { "training" },
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    all.source = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("+");
+    Ok((all, names))
+}
+
+fn features(classifier: &Classifier, batch: &Batch, indices: &[usize], flip: bool, what: &str) -> Result<Features> {
+    let bar = ProgressBar::new(indices.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} images, {per_sec}, {eta} left")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    let features = pollster::block_on(extract_features(classifier, batch, indices, flip, 32, |done, _| {
+        bar.set_position(done as u64);
+        true
+    }))?
+    .expect("never cancelled here");
+    bar.finish();
+    Ok(features)
+}
+
+fn finetune(args: &FinetuneArgs) -> Result<()> {
+    let options = &TrainOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+    };
+    let classifier = load_classifier(&args.model, args.device)?;
+    let (train_batch, names) = read_cifar(&args.train, false)?;
+    let (test_batch, test_names) = read_cifar(std::slice::from_ref(&args.test), true)?;
+    let labels: Vec<String> = names
+        .or(test_names)
+        .unwrap_or_else(|| CLASS_NAMES.map(String::from).to_vec());
+    let subset = |n: usize, limit: Option<usize>| {
+        let mut order = epoch_order(n, options.seed, usize::MAX);
+        order.truncate(limit.unwrap_or(n).min(n));
+        order
+    };
+    let train_idx = subset(train_batch.len(), args.samples);
+    let test_idx = subset(test_batch.len(), args.test_samples);
+    eprintln!(
+        "{} training and {} test images, backbone on {}, {} epochs of batch {} at lr {} (weight decay {}, seed {})",
+        train_idx.len(),
+        test_idx.len(),
+        classifier.backend,
+        options.epochs,
+        options.batch_size,
+        options.learning_rate,
+        options.weight_decay,
+        options.seed
+    );
+    let mut train_set = features(&classifier, &train_batch, &train_idx, false, "training features")?;
+    if args.flip {
+        train_set.extend(&features(
+            &classifier,
+            &train_batch,
+            &train_idx,
+            true,
+            "mirrored features",
+        )?);
+    }
+    let test_set = features(&classifier, &test_batch, &test_idx, false, "test features")?;
+    let head = fresh_head(
+        classifier.config.hidden_size,
+        labels.len(),
+        options.seed,
+        &classifier.device,
+    );
+    let (head, _) = pollster::block_on(train(
+        head,
+        &train_set,
+        &test_set,
+        options,
+        classifier.backend,
+        &classifier.device,
+        |_, _| {},
+        |r| {
+            println!(
+                "epoch {}/{}  loss {:.4}  train {:.1}%  test {:.1}%",
+                r.epoch,
+                options.epochs,
+                r.mean_loss,
+                r.train_accuracy * 100.0,
+                r.test_accuracy * 100.0
+            );
+        },
+    ))?;
+    let bytes = pollster::block_on(save_head(&head, &labels))?;
+    std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Classify {
-            model,
-            images,
-            top_k,
-            json,
-            logits,
-            device,
-        } => {
-            if top_k == 0 {
-                Err(anyhow::anyhow!("--top-k must be at least 1"))
-            } else {
-                classify(&model, &images, top_k, json, logits, device)
-            }
-        }
+    let result = match &cli.command {
+        Command::Classify(args) => classify(args),
+        Command::Finetune(args) => finetune(args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
