@@ -211,24 +211,11 @@ impl Loader<'_> {
         Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
     }
 
-    /// A PyTorch Linear (`weight [out, in]`) as Burn's (`[in, out]`). For HF's fused qkv,
-    /// `d_out` is one part's width.
-    fn linear(&self, name: &str, d_in: usize, d_out: usize, parts: usize) -> Result<Linear, LoadError> {
-        let w = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
-        let rows = parts * d_out;
-        let mut transposed = vec![0.0; w.len()];
-        for (r, row) in w.chunks_exact(d_in).enumerate() {
-            for (c, v) in row.iter().enumerate() {
-                transposed[c * rows + r] = *v;
-            }
-        }
-        let weight = Tensor::from_data(TensorData::new(transposed, [d_in, rows]), self.device);
+    /// A PyTorch Linear from the file. For HF's fused qkv, `d_out` is one part's width.
+    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
+        let weight = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
         let bias = self.values(&format!("{name}.bias"), &[d_out])?;
-        let bias = Tensor::from_data(TensorData::new(bias, [rows]), self.device);
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
-            bias: Some(Param::from_tensor(bias)),
-        })
+        Ok(linear_from_pytorch(&weight, &bias, d_in, self.device))
     }
 
     fn layer_norm(&self, name: &str) -> Result<LayerNorm, LoadError> {
@@ -245,22 +232,22 @@ impl Loader<'_> {
         let c = self.config;
         let (d, m) = (c.hidden_size, c.mlp_size);
         let p = format!("blocks.{i}");
-        // timm stores qkv as one [3d, d] weight, HF as three [d, d] ones.
-        let (qkv_out, qkv_parts) = match self.names.layout {
-            Layout::Timm => (3 * d, 1),
-            Layout::HuggingFace => (d, 3),
+        // timm stores qkv as one [3d, d] weight, HF as three [d, d] ones (fused in `values`).
+        let qkv_out = match self.names.layout {
+            Layout::Timm => 3 * d,
+            Layout::HuggingFace => d,
         };
         Ok(Block {
             norm1: self.layer_norm(&format!("{p}.norm1"))?,
             attn: Attention {
-                qkv: self.linear(&format!("{p}.attn.qkv"), d, qkv_out, qkv_parts)?,
-                proj: self.linear(&format!("{p}.attn.proj"), d, d, 1)?,
+                qkv: self.linear(&format!("{p}.attn.qkv"), d, qkv_out)?,
+                proj: self.linear(&format!("{p}.attn.proj"), d, d)?,
                 num_heads: c.num_heads,
             },
             norm2: self.layer_norm(&format!("{p}.norm2"))?,
             mlp: Mlp {
-                fc1: self.linear(&format!("{p}.mlp.fc1"), d, m, 1)?,
-                fc2: self.linear(&format!("{p}.mlp.fc2"), m, d, 1)?,
+                fc1: self.linear(&format!("{p}.mlp.fc1"), d, m)?,
+                fc2: self.linear(&format!("{p}.mlp.fc2"), m, d)?,
             },
         })
     }
@@ -279,7 +266,25 @@ impl Loader<'_> {
             pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
             blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
             norm: self.layer_norm("norm")?,
-            head: self.linear("head", d, c.num_labels(), 1)?,
+            head: self.linear("head", d, c.num_labels())?,
         })
+    }
+}
+
+/// A Linear from PyTorch's layout (`weight [out, in]`, `bias [out]`) to Burn's (`[in, out]`).
+pub fn linear_from_pytorch(weight: &[f32], bias: &[f32], d_in: usize, device: &Device) -> Linear {
+    let d_out = bias.len();
+    let mut transposed = vec![0.0; weight.len()];
+    for (r, row) in weight.chunks_exact(d_in).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            transposed[c * d_out + r] = *v;
+        }
+    }
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(transposed, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias.to_vec(), [d_out]),
+            device,
+        ))),
     }
 }

@@ -7,8 +7,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView, serialize};
 
+use crate::checkpoint::linear_from_pytorch;
 use crate::error::LoadError;
-use crate::head_training::linear_from_pytorch;
 use crate::safetensors_file::SafetensorsFile;
 
 /// Serialises a head (Burn layout `[hidden, classes]`) and its class names.

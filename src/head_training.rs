@@ -2,13 +2,14 @@
 //! on cached class-token features with Burn's autodiff and AdamW, as the original project's
 //! `train.py` did for CIFAR-10, but without re-running the backbone every epoch.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
 use crate::backend::BackendKind;
+use crate::checkpoint::linear_from_pytorch;
 use crate::classifier::rows;
 use crate::error::VitError;
 
@@ -101,27 +102,6 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
-}
-
-/// A linear head from PyTorch-layout values (`weight [classes, hidden]`, `bias [classes]`).
-pub fn linear_from_pytorch(weight: &[f32], bias: &[f32], hidden: usize, device: &Device) -> Linear {
-    let classes = bias.len();
-    let mut transposed = vec![0.0; weight.len()];
-    for (r, row) in weight.chunks_exact(hidden).enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            transposed[c * classes + r] = *v;
-        }
-    }
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(
-            TensorData::new(transposed, [hidden, classes]),
-            device,
-        )),
-        bias: Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias.to_vec(), [classes]),
-            device,
-        ))),
-    }
 }
 
 /// A fresh head initialised as PyTorch's `nn.Linear` does: U(-1/√hidden, 1/√hidden).

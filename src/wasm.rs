@@ -7,6 +7,7 @@ use std::rc::Rc;
 use burn::module::Module;
 use burn::prelude::Device;
 use serde::Serialize;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::BackendKind;
@@ -18,6 +19,8 @@ use crate::config::NamedBytes;
 struct State {
     current: Option<(BackendKind, Device)>,
     classifier: Option<Rc<Classifier>>,
+    /// A weights file arriving chunk by chunk (see `beginWeights`).
+    incoming: Option<Vec<u8>>,
 }
 
 thread_local! {
@@ -78,18 +81,47 @@ struct ModelInfo {
     num_labels: usize,
     parameters: usize,
     backend: &'static str,
+    wasm_memory_bytes: f64,
 }
 
-/// Loads a model from its files' bytes (config and preprocessor config optional). The bytes are
-/// freed once the tensors exist. Replaces the current model only once the new one has loaded,
-/// so a bad file leaves the page with the model it had.
+/// Starts receiving a weights file of `len` bytes (0 if unknown). The page streams the file
+/// straight into wasm memory with `pushWeights`, so no full copy of it ever exists in JavaScript:
+/// loading peaks at the file plus its tensors.
+#[wasm_bindgen(js_name = beginWeights)]
+pub fn begin_weights(len: usize) {
+    STATE.with_borrow_mut(|s| s.incoming = Some(Vec::with_capacity(len)));
+}
+
+#[wasm_bindgen(js_name = pushWeights)]
+pub fn push_weights(chunk: &[u8]) -> Result<(), JsError> {
+    STATE.with_borrow_mut(|s| match &mut s.incoming {
+        Some(buffer) => Ok(buffer.extend_from_slice(chunk)),
+        None => Err(JsError::new("no weights file is being received")),
+    })
+}
+
+/// The size of wasm memory, which never shrinks: after a load, the peak that load reached.
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// Loads a model from the weights received since `beginWeights` and the optional configs. The
+/// weights' bytes are freed once the tensors exist. Replaces the current model only once the new
+/// one has loaded, so a bad file leaves the page with the model it had.
 #[wasm_bindgen(js_name = loadModel)]
 pub fn load_model(
     weights_name: String,
-    weights: Vec<u8>,
     config: Option<Vec<u8>>,
     preprocessor: Option<Vec<u8>>,
 ) -> Result<JsValue, JsError> {
+    let weights = STATE
+        .with_borrow_mut(|s| s.incoming.take())
+        .ok_or_else(|| JsError::new("no weights file was received"))?;
     let (kind, device) = STATE
         .with_borrow(|s| s.current.clone())
         .ok_or_else(|| JsError::new("no backend is set"))?;
@@ -119,6 +151,7 @@ pub fn load_model(
         num_labels: c.num_labels(),
         parameters: classifier.model.num_params(),
         backend: kind.name(),
+        wasm_memory_bytes: wasm_memory_bytes(),
     };
     STATE.with_borrow_mut(|s| s.classifier = Some(Rc::new(classifier)));
     Ok(serde_wasm_bindgen::to_value(&info)?)

@@ -121,11 +121,29 @@ fn finetune_writes_a_head_that_classify_uses() {
     std::fs::create_dir_all(&dir).unwrap();
     let head = dir.join("head.safetensors");
     let out = vit(&[
-        "finetune", "--model", HF,
-        "--train", "tests/fixtures/cifar/data_batch_1.bin", "tests/fixtures/cifar/data_batch_2.bin",
-        "--test", "tests/fixtures/cifar/cifar-10-python.tar.gz",
-        "--samples", "300", "--test-samples", "150", "--epochs", "3", "--lr", "1e-2", "--seed", "5", "--flip",
-        "--device", "flex", "--out", head.to_str().unwrap(),
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/cifar/data_batch_1.bin",
+        "tests/fixtures/cifar/data_batch_2.bin",
+        "--test",
+        "tests/fixtures/cifar/cifar-10-python.tar.gz",
+        "--samples",
+        "300",
+        "--test-samples",
+        "150",
+        "--epochs",
+        "3",
+        "--lr",
+        "1e-2",
+        "--seed",
+        "5",
+        "--flip",
+        "--device",
+        "flex",
+        "--out",
+        head.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -133,17 +151,45 @@ fn finetune_writes_a_head_that_classify_uses() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let epochs: Vec<&str> = stdout.lines().collect();
     assert_eq!(epochs.len(), 3, "{stdout}");
-    let test_accuracy: f64 = epochs[2].rsplit("test ").next().unwrap().trim_end_matches('%').parse().unwrap();
+    let test_accuracy: f64 = epochs[2]
+        .rsplit("test ")
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
     assert!(test_accuracy >= 90.0, "{stdout}");
 
-    let out = vit(&["classify", "--model", HF, "--head", head.to_str().unwrap(), "tests/fixtures/images/grey.png", "--json", "--device", "flex"]);
+    let out = vit(&[
+        "classify",
+        "--model",
+        HF,
+        "--head",
+        head.to_str().unwrap(),
+        "tests/fixtures/images/grey.png",
+        "--json",
+        "--device",
+        "flex",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let label = line["top_k"][0]["label"].as_str().unwrap().to_string();
     assert!(vit_wasm::cifar::CLASS_NAMES.contains(&label.as_str()), "{label}");
 
     // A malformed data file stops the run with its name and what is wrong.
-    let out = vit(&["finetune", "--model", HF, "--train", "tests/fixtures/cifar/malformed/bad_label.bin", "--test", "tests/fixtures/cifar/test_batch.bin", "--out", head.to_str().unwrap(), "--device", "flex"]);
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/cifar/malformed/bad_label.bin",
+        "--test",
+        "tests/fixtures/cifar/test_batch.bin",
+        "--out",
+        head.to_str().unwrap(),
+        "--device",
+        "flex",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad_label.bin: record 1 has label 12"));
     std::fs::remove_dir_all(dir).unwrap();

@@ -4,11 +4,10 @@
 
 mod common;
 
-use safetensors::SafeTensors;
 use vit_wasm::backend::BackendKind;
 use vit_wasm::cifar::{CLASS_NAMES, read_file};
 use vit_wasm::error::DataError;
-use vit_wasm::head_training::{Features, HeadTrainer, TrainOptions, linear_from_pytorch};
+use vit_wasm::head_training::TrainOptions;
 
 const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cifar/");
 
@@ -76,54 +75,10 @@ fn malformed_files_get_errors_that_name_them() {
     assert!(matches!(read_file("empty.bin", b""), Err(DataError::Empty { .. })));
 }
 
-fn floats(st: &SafeTensors, name: &str) -> Vec<f32> {
-    st.tensor(name)
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
 #[test]
 fn adamw_loss_curve_matches_pytorch() {
-    let bytes = std::fs::read(format!("{CIFAR}head_reference.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let labels: Vec<u8> = st
-        .tensor("labels")
-        .unwrap()
-        .data()
-        .chunks_exact(8)
-        .map(|b| b[0])
-        .collect();
-    let features = Features {
-        hidden: 48,
-        values: floats(&st, "features"),
-        labels,
-    };
-    let expected = floats(&st, "losses");
-    let options = TrainOptions {
-        learning_rate: 1e-2,
-        weight_decay: 0.05,
-        ..TrainOptions::default()
-    };
     for backend in [BackendKind::Flex, BackendKind::Ndarray] {
-        let device = pollster::block_on(backend.device()).unwrap();
-        let init = linear_from_pytorch(&floats(&st, "init.weight"), &floats(&st, "init.bias"), 48, &device);
-        let mut trainer = HeadTrainer::new(init, &options, backend, &device);
-        for (step, want) in expected.iter().enumerate() {
-            let start = (step * 16) % features.len();
-            let batch = features.select(&(start..start + 16).collect::<Vec<_>>());
-            let loss = pollster::block_on(trainer.step(&batch)).unwrap();
-            assert!(
-                (loss - want).abs() <= 1e-4,
-                "{backend} step {step}: loss {loss} vs PyTorch {want}"
-            );
-        }
-        let head = trainer.head();
-        let weight: Vec<f32> = head.weight.val().transpose().into_data().try_to_vec().unwrap();
-        let diff = common::max_abs_diff(&weight, &floats(&st, "final.weight"));
-        assert!(diff <= 1e-4, "{backend}: final weights differ by {diff}");
+        pollster::block_on(common::check_loss_curve(backend));
     }
 }
 

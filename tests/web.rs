@@ -38,3 +38,30 @@ async fn parity_on_webgpu() {
         check_parity(fixture, BackendKind::Wgpu, 1e-4).await;
     }
 }
+
+#[wasm_bindgen_test]
+fn cifar_files_parse_in_the_browser() {
+    use vit_wasm::cifar::read_file;
+    let binary = read_file("data_batch_1.bin", common::CIFAR_BATCH)
+        .unwrap()
+        .batches
+        .remove(0);
+    let python = read_file("cifar-10-python.tar.gz", common::CIFAR_PYTHON_TAR).unwrap();
+    assert_eq!(python.batches.len(), 3);
+    assert_eq!(python.batches[0].pixels, binary.pixels);
+    let e = read_file("bad_label.bin", common::CIFAR_BAD_LABEL).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "bad_label.bin: record 1 has label 12; CIFAR-10 labels are 0 to 9"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn adamw_loss_curve_matches_pytorch_in_the_browser() {
+    for backend in [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu] {
+        if backend == BackendKind::Wgpu && option_env!("REQUIRE_WEBGPU").is_none() && backend.device().await.is_err() {
+            continue;
+        }
+        common::check_loss_curve(backend).await;
+    }
+}

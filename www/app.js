@@ -99,23 +99,49 @@ async function recover(reason) {
 
 // ---- model loading -----------------------------------------------------------------------------
 
-/// files: { weights: {name, buffer}, config?: buffer, preprocessor?: buffer }
+/// Streams a weights file into the worker's wasm memory chunk by chunk, with progress: the page
+/// never holds the whole file. weights.open() gives { body: ReadableStream, size, label, stored? }.
+async function sendWeights(weights) {
+  const { body, size, label, stored } = await weights.open();
+  await call('beginWeights', [size]);
+  const reader = body.getReader();
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    // Counted before the transfer, which detaches the chunk.
+    received += value.byteLength;
+    const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+    const chunk = whole ? value.buffer : value.slice().buffer;
+    await call('pushWeights', [chunk], [chunk]);
+    if (size) progress(received / size, `${label}: ${mb(received)} of ${mb(size)} (${((received / size) * 100).toFixed(0)}%)`);
+  }
+  progress(null);
+  await stored;
+}
+
+/// files: { weights: {name, open}, config?: ArrayBuffer, preprocessor?: ArrayBuffer }
 async function loadModel(files, source) {
   busy++;
   setStatus('loading model…');
   pageError(null);
   try {
     const { weights, config, preprocessor } = files;
-    const transfer = [weights.buffer, config, preprocessor].filter(Boolean);
-    const info = await call('loadModel', [weights.name, weights.buffer, config ?? null, preprocessor ?? null], transfer);
+    await sendWeights(weights);
+    setStatus('loading model…');
+    const transfer = [config, preprocessor].filter(Boolean);
+    const info = await call('loadModel', [weights.name, config ?? null, preprocessor ?? null], transfer);
     modelLoaded = true;
     lastModel = source;
+    $('model-info').dataset.wasmMemory = info.wasmMemoryBytes;
     $('model-info').textContent =
       `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
       `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
-      `${info.numLabels} labels, ${count(info.parameters)} parameters.`;
+      `${info.numLabels} labels, ${count(info.parameters)} parameters.` +
+      (source.note ? ` ${source.note}` : '');
     await warmUp();
   } catch (e) {
+    progress(null);
     pageError(modelLoaded ? `${e.message}. The model loaded before is still in use.` : e.message);
     if (e.fatal) await recover('The model worker crashed while loading');
   } finally {
@@ -131,57 +157,54 @@ async function modelFromFiles(files) {
   if (!weights) throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the dropped files'}`);
   const read = async (f) => f && (await f.arrayBuffer());
   const reload = async () => ({
-    weights: { name: weights.name, buffer: await weights.arrayBuffer() },
+    weights: { name: weights.name, open: async () => ({ body: weights.stream(), size: weights.size, label: `reading ${weights.name}` }) },
     config: await read(byName('config.json')),
     preprocessor: await read(byName('preprocessor_config.json')),
   });
   return { files: await reload(), source: { label: weights.name, reload } };
 }
 
-async function fetchWithProgress(url, label) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const total = Number(response.headers.get('Content-Length')) || 0;
-  // Filled in place, so the weights are never held twice while downloading.
-  const buffer = new Uint8Array(total);
-  const chunks = [];
-  let received = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (received + value.length <= total) buffer.set(value, received);
-    else chunks.push(value);
-    received += value.length;
-    if (total) progress(received / total, `${label}: ${mb(received)} of ${mb(total)} (${((received / total) * 100).toFixed(0)}%)`);
-  }
-  progress(null);
-  if (received === total) return buffer.buffer;
-  return new Blob([buffer.subarray(0, Math.min(received, total)), ...chunks]).arrayBuffer();
-}
-
 /// The model on this server, from the browser's cache when it was downloaded before.
 async function serverModel() {
-  const head = await fetch(SERVER_MODEL + 'model.safetensors', { method: 'HEAD' }).catch(() => null);
+  const url = SERVER_MODEL + 'model.safetensors';
   const cache = self.caches ? await caches.open(CACHE) : null;
-  const cached = cache && (await cache.match(SERVER_MODEL + 'model.safetensors'));
-  if (!cached && !(head && head.ok)) return null;
-  const get = async (name, optional) => {
-    const url = SERVER_MODEL + name;
-    const hit = cache && (await cache.match(url));
+  const cached = cache && (await cache.match(url));
+  if (!cached && !(await fetch(url, { method: 'HEAD' }).catch(() => null))?.ok) return null;
+  const source = { label: `${url} (from this server)`, note: null };
+  const length = (r) => Number(r.headers.get('Content-Length')) || 0;
+  // Best effort: a full disk or a storage quota only costs the next visit a download.
+  const keep = (u, response) =>
+    cache?.put(u, response).catch((e) => {
+      source.note = `It could not be cached in this browser (${e.message}), so the next visit downloads it again.`;
+    });
+  const small = async (name) => {
+    const u = SERVER_MODEL + name;
+    const hit = cache && (await cache.match(u));
     if (hit) return hit.arrayBuffer();
-    if (optional && !(await fetch(url, { method: 'HEAD' })).ok) return undefined;
-    const buffer = await fetchWithProgress(url, `downloading ${name}`);
-    if (cache) await cache.put(url, new Response(buffer.slice(0)));
+    const r = await fetch(u);
+    if (!r.ok) return undefined;
+    const stored = keep(u, r.clone());
+    const buffer = await r.arrayBuffer();
+    await stored;
     return buffer;
   };
-  const reload = async () => ({
-    weights: { name: 'model.safetensors', buffer: await get('model.safetensors', false) },
-    config: await get('config.json', true),
-    preprocessor: await get('preprocessor_config.json', true),
+  const open = async () => {
+    const hit = cache && (await cache.match(url));
+    if (hit) return { body: hit.body, size: length(hit), label: 'reading the cached model' };
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    // The copy for the cache streams to disk alongside the one for the model. Cloning swaps
+    // r.body for a branch of a tee, so it comes before reading r.body.
+    const stored = keep(url, r.clone());
+    return { body: r.body, size: length(r), label: 'downloading model.safetensors', stored };
+  };
+  source.reload = async () => ({
+    weights: { name: 'model.safetensors', open },
+    config: await small('config.json'),
+    preprocessor: await small('preprocessor_config.json'),
   });
   $('clear-cache').hidden = !cache;
-  return { files: await reload(), source: { label: `${SERVER_MODEL}model.safetensors (from this server)`, reload } };
+  return { files: await source.reload(), source };
 }
 
 // ---- images ------------------------------------------------------------------------------------
@@ -343,12 +366,15 @@ async function useModelFiles(files) {
 
 async function main() {
   startWorker();
-  const gpu = await call('hasWebGpu');
+  const gpu = await call('webGpu');
   const select = $('backend');
-  select.querySelector('[value=wgpu]').disabled = !gpu;
-  if (!gpu) select.querySelector('[value=wgpu]').textContent = 'WebGPU (not available in this browser)';
+  const wgpuOption = select.querySelector('[value=wgpu]');
+  wgpuOption.disabled = gpu === 'none';
+  if (gpu === 'none') wgpuOption.textContent = 'WebGPU (not available in this browser)';
+  if (gpu === 'software') wgpuOption.textContent = 'WebGPU (software emulation: slow)';
   try {
-    await chooseBackend(gpu ? 'wgpu' : 'flex');
+    // A software adapter is slower than the CPU backends: offered, not chosen.
+    await chooseBackend(gpu === 'hardware' ? 'wgpu' : 'flex');
   } catch (e) {
     pageError(`WebGPU could not start (${e.message}); using the CPU.`);
     await chooseBackend('flex');

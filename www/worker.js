@@ -5,17 +5,23 @@ const ready = init();
 let queue = Promise.resolve();
 
 const ops = {
-  async hasWebGpu() {
-    if (!self.navigator.gpu) return false;
+  /// 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'.
+  async webGpu() {
     try {
-      return (await self.navigator.gpu.requestAdapter()) !== null;
+      const adapter = await self.navigator.gpu?.requestAdapter();
+      if (!adapter) return 'none';
+      const info = adapter.info ?? {};
+      const software = info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.device}`);
+      return software ? 'software' : 'hardware';
     } catch {
-      return false;
+      return 'none';
     }
   },
   setBackend: (name) => vit.setBackend(name),
-  loadModel: (name, weights, config, preprocessor) =>
-    vit.loadModel(name, new Uint8Array(weights), config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor)),
+  beginWeights: (size) => vit.beginWeights(size),
+  pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),
+  loadModel: (name, config, preprocessor) =>
+    vit.loadModel(name, config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor)),
   warmUp: () => vit.warmUp(),
   classify: (name, bytes, topK) => vit.classify(name, new Uint8Array(bytes), topK),
 };

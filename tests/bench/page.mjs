@@ -18,14 +18,28 @@ for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(s
 mkdirSync(join(site, 'weights'));
 symlinkSync(model, join(site, 'weights', 'vit-base-patch16-224'));
 const server = await startServer(site);
-const browser = await launch();
+// WebGPU here is SwiftShader, a CPU emulation: timings need a real GPU, so the CPU backends only.
+const browser = await launch({ webgpu: backends.includes('wgpu') });
 const results = [];
 try {
   for (const backend of backends) {
     const page = await browser.newPage();
-    const ready = () => page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 600_000 });
+    const logs = [];
+    page.on('console', (m) => logs.push(m.text()));
+    page.on('pageerror', (e) => logs.push(e.message));
+    const ready = async () => {
+      try {
+        await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 600_000 });
+      } catch (e) {
+        const status = await page.getByTestId('status').textContent();
+        const error = await page.locator('#page-error').textContent();
+        throw new Error(`page not ready (status "${status}", error "${error}"): ${logs.join(' | ')}`, { cause: e });
+      }
+    };
     await page.goto(server.url);
     await ready();
+    // Wasm memory never shrinks, so right after the load it is the load's peak.
+    const wasmMemoryMb = Number(await page.locator('#model-info').getAttribute('data-wasm-memory')) / 1e6;
     const start = Date.now();
     await page.getByTestId('backend').selectOption(backend);
     await ready();
@@ -38,7 +52,7 @@ try {
       times.push(Number(meta.match(/^([\d.]+) ms/)[1]));
     }
     const warm = times.slice(1).sort((a, b) => a - b);
-    const row = { backend, first_ms: times[0], warm_median_ms: warm[Math.floor(warm.length / 2)], warm_min_ms: warm[0], switch_and_warm_up_ms: switchMs };
+    const row = { backend, first_ms: times[0], warm_median_ms: warm[Math.floor(warm.length / 2)], warm_min_ms: warm[0], switch_and_warm_up_ms: switchMs, wasm_memory_after_load_mb: Math.round(wasmMemoryMb) };
     console.log(JSON.stringify(row));
     results.push(row);
     await page.close();

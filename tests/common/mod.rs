@@ -16,6 +16,10 @@ pub const HF_BF16: &[u8] = include_bytes!("../fixtures/tiny_hf_bf16.safetensors"
 pub const TIMM_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_timm/model.safetensors");
 pub const TIMM_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_timm/config.json");
 pub const REFERENCE: &[u8] = include_bytes!("../fixtures/reference.safetensors");
+pub const CIFAR_BATCH: &[u8] = include_bytes!("../fixtures/cifar/data_batch_1.bin");
+pub const CIFAR_PYTHON_TAR: &[u8] = include_bytes!("../fixtures/cifar/cifar-10-python.tar.gz");
+pub const CIFAR_BAD_LABEL: &[u8] = include_bytes!("../fixtures/cifar/malformed/bad_label.bin");
+pub const HEAD_REFERENCE: &[u8] = include_bytes!("../fixtures/cifar/head_reference.safetensors");
 
 pub const LABELS: [&str; 7] = [
     "red square",
@@ -128,4 +132,61 @@ pub async fn check_parity(fixture: Fixture, backend: BackendKind, tolerance: f32
     if matches!(fixture, Fixture::Hf | Fixture::Timm) {
         compare("features", model.features(&pixels).await.unwrap());
     }
+}
+
+fn floats(st: &SafeTensors, name: &str) -> Vec<f32> {
+    st.tensor(name)
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// Twelve AdamW steps of a linear head on fixed features, loss by loss, against PyTorch.
+pub async fn check_loss_curve(backend: BackendKind) {
+    use vit_wasm::checkpoint::linear_from_pytorch;
+    use vit_wasm::head_training::{Features, HeadTrainer, TrainOptions};
+    let st = SafeTensors::deserialize(HEAD_REFERENCE).unwrap();
+    let labels: Vec<u8> = st
+        .tensor("labels")
+        .unwrap()
+        .data()
+        .chunks_exact(8)
+        .map(|b| b[0])
+        .collect();
+    let features = Features {
+        hidden: 48,
+        values: floats(&st, "features"),
+        labels,
+    };
+    let options = TrainOptions {
+        learning_rate: 1e-2,
+        weight_decay: 0.05,
+        ..TrainOptions::default()
+    };
+    let device = backend.device().await.unwrap();
+    let init = linear_from_pytorch(&floats(&st, "init.weight"), &floats(&st, "init.bias"), 48, &device);
+    let mut trainer = HeadTrainer::new(init, &options, backend, &device);
+    for (step, want) in floats(&st, "losses").iter().enumerate() {
+        let start = (step * 16) % features.len();
+        let batch = features.select(&(start..start + 16).collect::<Vec<_>>());
+        let loss = trainer.step(&batch).await.unwrap();
+        assert!(
+            (loss - want).abs() <= 1e-4,
+            "{backend} step {step}: loss {loss} vs PyTorch {want}"
+        );
+    }
+    let weight = trainer
+        .head()
+        .weight
+        .val()
+        .transpose()
+        .into_data_async()
+        .await
+        .unwrap()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let diff = max_abs_diff(&weight, &floats(&st, "final.weight"));
+    assert!(diff <= 1e-4, "{backend}: final weights differ by {diff}");
 }

@@ -23,10 +23,11 @@ export async function startServer(root = ROOT) {
   return { url, stop: () => proc.kill() };
 }
 
-export async function launch() {
+/// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader.
+export async function launch({ webgpu = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [...(webgpu ? ['--enable-unsafe-webgpu'] : []), '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }
 

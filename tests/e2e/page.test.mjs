@@ -45,7 +45,13 @@ for (const backend of ['wgpu', 'flex']) {
     const { page, logs } = await openPage();
     try {
       const select = page.getByTestId('backend');
-      if (backend === 'wgpu') assert.equal(await select.locator('option[value=wgpu]').isDisabled(), false, 'headless Chromium here must expose WebGPU');
+      if (backend === 'wgpu') {
+        const option = select.locator('option[value=wgpu]');
+        assert.equal(await option.isDisabled(), false, 'headless Chromium here must expose WebGPU');
+        // SwiftShader is offered but, being slower than the CPU, not chosen by default.
+        assert.match(await option.textContent(), /software emulation/);
+        assert.equal(await select.inputValue(), 'flex');
+      }
       await select.selectOption(backend);
       await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
       await waitReady(page);

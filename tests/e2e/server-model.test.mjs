@@ -37,6 +37,8 @@ test('the server model loads on its own, is cached for the next visit, and can b
   await ready();
   assert.match(await page.locator('#model-info').textContent(), /from this server.*2 layers, 3 heads/);
   assert.equal(downloads.filter((u) => u.endsWith('model.safetensors')).length, 1);
+  // The last progress report covered the whole file.
+  assert.match(await page.locator('#progress-text').textContent(), /^downloading model\.safetensors: 0\.2 MB of 0\.2 MB \(100%\)$/);
 
   downloads.length = 0;
   await page.reload();
