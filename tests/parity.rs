@@ -24,7 +24,6 @@ fn every_layout_and_dtype_matches_the_reference_on_ndarray() {
 
 #[test]
 fn attention_weights_match_the_reference() {
-    use burn::prelude::*;
     let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
     for (name, _) in common::IMAGES {
         let pixels = common::reference(name, "hf.pixels");

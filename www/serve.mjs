@@ -29,10 +29,12 @@ const server = createServer(async (req, res) => {
     'Cache-Control': 'no-cache',
   };
   let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  if (path.endsWith('/')) path += 'index.html';
+  if (path === '/') path = '/index.html';
   const file = normalize(join(root, path));
-  if (file !== root && !file.startsWith(root + sep)) {
-    res.writeHead(403, headers).end('forbidden');
+  // The site is the page, its scripts and the weights: not the rest of the repository.
+  const site = ['index.html', 'www' + sep, 'weights' + sep].some((p) => file.startsWith(join(root, p)));
+  if (!site || path.endsWith('/')) {
+    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found');
     return;
   }
   try {
