@@ -47,7 +47,7 @@ pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer
 /// Where each of the paper's tensors lives in the file.
 struct Names {
     layout: Layout,
-    /// `vit.` for `ViTForImageClassification`, empty for a bare `ViTModel`.
+    /// `vit.` for `ViTForImageClassification`'s files; empty where the names have no prefix.
     hf_prefix: String,
 }
 
@@ -137,10 +137,12 @@ impl Names {
     fn shapes(&self, file: &SafetensorsFile) -> Result<WeightShapes, LoadError> {
         let patch = self.shape_of(file, "patch_embed.proj.weight", 4, "[hidden, channels, patch, patch]")?;
         let (hidden_size, num_channels, patch_size) = (patch[0], patch[1], patch[2]);
-        if patch[3] != patch_size {
+        // Images are decoded to RGB; a model for other channel counts could not take them.
+        if patch[3] != patch_size || num_channels != 3 {
+            let name = self.file_name("patch_embed.proj.weight");
             return Err(file.wrong_shape(
-                &self.file_name("patch_embed.proj.weight"),
-                "a square patch".into(),
+                &name,
+                "[hidden, 3, patch, patch]: RGB input, square patches".into(),
                 &patch,
             ));
         }
@@ -161,6 +163,8 @@ impl Names {
         let num_layers = file
             .names()
             .filter_map(|n| n.strip_prefix(&block_prefix)?.split('.').next()?.parse::<usize>().ok())
+            // Real ViTs have tens of blocks; a huge index is a broken name, not a deep model.
+            .filter(|n| *n < 10_000)
             .max()
             .map_or(0, |n| n + 1);
         if num_layers == 0 {
@@ -197,11 +201,12 @@ impl Loader<'_> {
         match self.names.source(name) {
             Source::One(n) => self.file.read(&n, shape),
             Source::Fused(parts) => {
-                let mut all = Vec::with_capacity(3 * shape.iter().product::<usize>());
-                for part in parts {
-                    all.extend(self.file.read(&part, shape)?);
-                }
-                Ok(all)
+                // Each part's shape is checked as it is read, before anything is sized by it.
+                let parts = parts
+                    .iter()
+                    .map(|part| self.file.read(part, shape))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(parts.concat())
             }
         }
     }

@@ -14,6 +14,8 @@ pub const PIXELS: usize = 3 * SIDE * SIDE;
 /// One label byte and the R, G and B planes, row-major.
 pub const RECORD: usize = 1 + PIXELS;
 pub const NUM_CLASSES: usize = 10;
+/// The largest archive member read (a CIFAR-10 batch is about 30 MB).
+const MAX_MEMBER: u64 = 256 << 20;
 pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "airplane",
     "automobile",
@@ -85,6 +87,12 @@ pub fn read_file(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         return read_tar_gz(name, bytes);
     }
+    if name.ends_with("batches.meta") {
+        return Ok(Contents {
+            batches: vec![],
+            class_names: Some(pickle_label_names(name, bytes)?),
+        });
+    }
     // A binary record starts with its label (0-9), a pickle (protocol 2+) with 0x80.
     if bytes[0] == 0x80 {
         return Ok(Contents {
@@ -95,7 +103,7 @@ pub fn read_file(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
     if name.ends_with("batches.meta.txt") {
         return Ok(Contents {
             batches: vec![],
-            class_names: Some(meta_txt(bytes)),
+            class_names: Some(meta_txt(name, bytes)?),
         });
     }
     Ok(Contents {
@@ -125,13 +133,28 @@ pub fn read_binary(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
     batch.check_labels()
 }
 
-fn meta_txt(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect()
+fn meta_txt(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
+    let text = String::from_utf8_lossy(bytes);
+    ten_names(
+        file,
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    )
+}
+
+/// CIFAR-10 has ten classes: a meta file naming another number is not CIFAR-10's.
+fn ten_names(file: &str, names: Vec<String>) -> Result<Vec<String>, DataError> {
+    if names.len() == NUM_CLASSES {
+        Ok(names)
+    } else {
+        Err(DataError::Meta {
+            file: file.into(),
+            count: names.len(),
+        })
+    }
 }
 
 fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
@@ -154,12 +177,18 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
         if !wanted || !entry.header().entry_type().is_file() {
             continue;
         }
-        // Bounded by the size the header declares, read no further than the data present.
-        let mut data = Vec::with_capacity((entry.size() as usize).min(64 << 20));
-        entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
+        // A real batch is 30 MB; a member claiming far more is refused, not read into memory.
+        let mut data = Vec::new();
+        (&mut entry)
+            .take(MAX_MEMBER + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| bad(format!("{path}: {e}")))?;
+        if data.len() as u64 > MAX_MEMBER {
+            return Err(bad(format!("{path} is larger than {} MB", MAX_MEMBER >> 20)));
+        }
         let source = format!("{name}/{path}");
         match member.as_str() {
-            "batches.meta.txt" => contents.class_names = Some(meta_txt(&data)),
+            "batches.meta.txt" => contents.class_names = Some(meta_txt(&source, &data)?),
             "batches.meta" => contents.class_names = Some(pickle_label_names(&source, &data)?),
             m if m.ends_with(".bin") => contents.batches.push(read_binary(&source, &data)?),
             _ => contents.batches.push(read_pickle(&source, &data)?),
@@ -233,7 +262,8 @@ pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
     // The array's state: (version, shape, dtype, fortran order, raw bytes).
     let pixels = match field(name, &dict, "data")? {
         Value::Tuple(state) => match state.as_slice() {
-            [_, Value::Tuple(shape), _, _, Value::Bytes(raw)] => {
+            // C order only: a Fortran-ordered array's bytes are transposed.
+            [_, Value::Tuple(shape), _, Value::Bool(false), Value::Bytes(raw)] => {
                 let dims: Vec<i64> = shape
                     .iter()
                     .filter_map(|d| if let Value::I64(d) = d { Some(*d) } else { None })
@@ -260,18 +290,20 @@ pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
 }
 
 fn pickle_label_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
-    match field(file, &unpickle(file, bytes)?, "label_names")? {
-        Value::List(names) => Ok(names
-            .iter()
-            .map(|n| match n {
-                Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-                Value::String(s) => s.clone(),
-                other => format!("{other:?}"),
-            })
-            .collect()),
-        _ => Err(DataError::Pickle {
+    let dict = unpickle(file, bytes)?;
+    let Value::List(names) = field(file, &dict, "label_names")? else {
+        return Err(DataError::Pickle {
             file: file.into(),
             reason: "`label_names` is not a list".into(),
-        }),
-    }
+        });
+    };
+    let names = names
+        .iter()
+        .map(|n| match n {
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::String(s) => s.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    ten_names(file, names)
 }

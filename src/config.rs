@@ -18,7 +18,7 @@ pub struct Preprocess {
     pub interpolation: Interpolation,
     /// timm's eval transform: resize the shorter side to `size / crop_pct`, then centre-crop.
     /// `None` resizes straight to `size` x `size`, as Hugging Face's `ViTImageProcessor` does.
-    pub crop_pct: Option<f32>,
+    pub crop_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +163,7 @@ struct TimmPretrainedCfg {
     mean: Option<Vec<f32>>,
     std: Option<Vec<f32>>,
     interpolation: Option<String>,
-    crop_pct: Option<f32>,
+    crop_pct: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,8 +217,7 @@ fn timm_heads(architecture: &str) -> Option<usize> {
         "small" => 6,
         "medium" => 8,
         "base" => 12,
-        "large" | "huge" => 16,
-        "giant" => 16,
+        "large" | "huge" | "giant" | "gigantic" => 16,
         _ => return None,
     })
 }
@@ -353,8 +352,14 @@ pub fn resolve_config(
             }
         }
         if let Some(c) = p.crop_pct {
-            if !(c > 0.0 && c <= 1.0) {
-                return Err(bad_value(cfg_name, "pretrained_cfg.crop_pct", c, "must be in (0, 1]"));
+            // timm's crops are 0.875 to 1; a tiny one would upscale to gigantic sizes.
+            if !(0.5..=1.0).contains(&c) {
+                return Err(bad_value(
+                    cfg_name,
+                    "pretrained_cfg.crop_pct",
+                    c,
+                    "must be between 0.5 and 1",
+                ));
             }
             preprocess.crop_pct = Some(c);
         }
@@ -392,18 +397,21 @@ fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Ve
     };
     if let Some(map) = &json.id2label {
         count_agrees("id2label", map.len())?;
-        let mut labels = vec![String::new(); num_labels];
+        let mut labels = vec![None; num_labels];
         for (k, v) in map {
-            let i: usize = k.parse().ok().filter(|i| *i < num_labels).ok_or_else(|| {
-                bad_value(
-                    file,
-                    "id2label",
-                    k,
-                    &format!("keys must be class indices below {num_labels}"),
-                )
-            })?;
-            labels[i] = v.clone();
+            let slot = k
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| labels.get_mut(i))
+                .filter(|slot| slot.is_none());
+            let Some(slot) = slot else {
+                let reason = format!("keys must be distinct class indices below {num_labels}");
+                return Err(bad_value(file, "id2label", k, &reason));
+            };
+            *slot = Some(v.clone());
         }
+        // Every slot is filled: as many distinct keys as slots.
+        let labels = labels.into_iter().map(Option::unwrap_or_default).collect();
         return Ok(labels);
     }
     if let Some(names) = &json.label_names {
@@ -427,7 +435,11 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
     }
     let size = match json.size {
         None => None,
-        Some(SizeJson::Square(s)) | Some(SizeJson::ShortestEdge { shortest_edge: s }) => Some(s),
+        Some(SizeJson::Square(s)) => Some(s),
+        Some(SizeJson::ShortestEdge { shortest_edge }) => {
+            let reason = "resizing the shortest edge (then cropping) is not supported; give {\"height\", \"width\"}";
+            return Err(bad_value(file.name, "size", shortest_edge, reason));
+        }
         Some(SizeJson::HeightWidth { height, width }) if height == width => Some(height),
         Some(SizeJson::HeightWidth { height, width }) => {
             return Err(bad_value(

@@ -13,7 +13,7 @@ pub enum LoadError {
     #[error("{file}: the file is truncated or its header lies about tensor offsets ({reason})")]
     Corrupt { file: String, reason: String },
     #[error(
-        "{file}: neither the Hugging Face ViT layout nor the timm ViT layout (no `vit.embeddings.cls_token` or `cls_token` tensor)"
+        "{file}: neither the Hugging Face ViT layout (`vit.embeddings.cls_token`, ...) nor the timm ViT layout (`cls_token` and `patch_embed.proj.weight`, ...)"
     )]
     UnknownLayout { file: String },
     #[error("{file}: missing tensor `{name}`")]
@@ -52,7 +52,9 @@ pub enum ImageError {
     Empty { file: String },
     #[error("{file}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): {reason}")]
     Decode { file: String, reason: String },
-    #[error("{file}: {width}x{height} pixels is too large (the limit is {limit} pixels a side)")]
+    #[error(
+        "{file}: {width}x{height} pixels is out of range (at most {limit} pixels a side, a side at most 64 times the other)"
+    )]
     TooLarge {
         file: String,
         width: u32,
@@ -85,4 +87,6 @@ pub enum DataError {
     Archive { file: String, reason: String },
     #[error("{file}: not a CIFAR-10 Python batch ({reason})")]
     Pickle { file: String, reason: String },
+    #[error("{file}: names {count} classes; CIFAR-10 has 10")]
+    Meta { file: String, count: usize },
 }

@@ -12,6 +12,8 @@ use crate::resize::resize_rgb;
 
 /// Larger sides than this are refused before anything is allocated for the pixels.
 pub const MAX_SIDE: u32 = 16_384;
+/// Longer sides more than this many times the shorter one are refused too.
+pub const MAX_ASPECT: u32 = 64;
 
 /// An RGB image, 8 bits a channel, row-major.
 pub struct RgbImage {
@@ -35,7 +37,9 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
             .expect("reading from memory cannot fail")
     };
     let (width, height) = reader().into_dimensions().map_err(decode_err)?;
-    if width > MAX_SIDE || height > MAX_SIDE {
+    // Beyond MAX_ASPECT the centre crop would come from an enormous resize; such strips are not photos.
+    let (long, short) = (width.max(height), width.min(height));
+    if width > MAX_SIDE || height > MAX_SIDE || short == 0 || long / short > MAX_ASPECT {
         return Err(ImageError::TooLarge {
             file: file.into(),
             width,
@@ -74,19 +78,20 @@ pub fn preprocess(image: &RgbImage, p: &Preprocess) -> Vec<f32> {
     // does), then a centre crop; HF: straight to size x size.
     let (rw, rh, crop) = match p.crop_pct {
         Some(pct) => {
-            let short = (p.size as f64 / pct as f64).floor() as u32;
+            // In f64, as timm computes it: in f32, 224 / 0.8 would floor to 279 instead of 280.
+            let short = (p.size as f64 / pct).floor() as u32;
             let (rw, rh) = if w <= h {
                 (short, (short as u64 * h as u64 / w as u64) as u32)
             } else {
                 ((short as u64 * w as u64 / h as u64) as u32, short)
             };
-            let left = round_half_even((rw - size.min(rw)) as f64 / 2.0) as u32;
-            let top = round_half_even((rh - size.min(rh)) as f64 / 2.0) as u32;
+            // crop_pct ≤ 1, so the resized image is at least `size` a side.
+            let left = round_half_even((rw - size) as f64 / 2.0) as u32;
+            let top = round_half_even((rh - size) as f64 / 2.0) as u32;
             (rw, rh, Some((left, top)))
         }
         None => (size, size, None),
     };
-    let (rw, rh) = (rw.max(1), rh.max(1));
     let buf = resize_rgb(
         &image.pixels,
         w as usize,
@@ -100,9 +105,7 @@ pub fn preprocess(image: &RgbImage, p: &Preprocess) -> Vec<f32> {
     let mut out = vec![0f32; 3 * n];
     for y in 0..p.size {
         for x in 0..p.size {
-            // A crop larger than the resized image repeats its edge, as padding would.
-            let sx = (left as usize + x).min(rw as usize - 1);
-            let sy = (top as usize + y).min(rh as usize - 1);
+            let (sx, sy) = (left as usize + x, top as usize + y);
             let px = &buf[(sy * rw as usize + sx) * 3..][..3];
             for c in 0..3 {
                 out[c * n + y * p.size + x] = (px[c] as f32 / 255.0 - p.mean[c]) / p.std[c];

@@ -19,8 +19,8 @@ use crate::config::NamedBytes;
 struct State {
     current: Option<(BackendKind, Device)>,
     classifier: Option<Rc<Classifier>>,
-    /// A weights file arriving chunk by chunk (see `beginWeights`).
-    incoming: Option<Vec<u8>>,
+    /// A weights file arriving chunk by chunk, with its name (see `beginWeights`).
+    incoming: Option<(String, Vec<u8>)>,
 }
 
 thread_local! {
@@ -88,16 +88,29 @@ struct ModelInfo {
 /// straight into wasm memory with `pushWeights`, so no full copy of it ever exists in JavaScript:
 /// loading peaks at the file plus its tensors.
 #[wasm_bindgen(js_name = beginWeights)]
-pub fn begin_weights(len: usize) {
-    STATE.with_borrow_mut(|s| s.incoming = Some(Vec::with_capacity(len)));
+pub fn begin_weights(name: String, len: usize) -> Result<(), JsError> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| too_large(&name))?;
+    STATE.with_borrow_mut(|s| s.incoming = Some((name, buffer)));
+    Ok(())
 }
 
 #[wasm_bindgen(js_name = pushWeights)]
 pub fn push_weights(chunk: &[u8]) -> Result<(), JsError> {
     STATE.with_borrow_mut(|s| match &mut s.incoming {
-        Some(buffer) => Ok(buffer.extend_from_slice(chunk)),
+        Some((name, buffer)) => {
+            buffer.try_reserve(chunk.len()).map_err(|_| too_large(name))?;
+            buffer.extend_from_slice(chunk);
+            Ok(())
+        }
         None => Err(JsError::new("no weights file is being received")),
     })
+}
+
+fn too_large(name: &str) -> JsError {
+    JsError::new(&format!(
+        "{name}: too large for this browser tab's memory (wasm32 holds about 4 GB)"
+    ))
 }
 
 /// The size of wasm memory, which never shrinks: after a load, the peak that load reached.
@@ -114,17 +127,13 @@ pub fn wasm_memory_bytes() -> f64 {
 /// weights' bytes are freed once the tensors exist. Replaces the current model only once the new
 /// one has loaded, so a bad file leaves the page with the model it had.
 #[wasm_bindgen(js_name = loadModel)]
-pub fn load_model(
-    weights_name: String,
-    config: Option<Vec<u8>>,
-    preprocessor: Option<Vec<u8>>,
-) -> Result<JsValue, JsError> {
-    let weights = STATE
-        .with_borrow_mut(|s| s.incoming.take())
-        .ok_or_else(|| JsError::new("no weights file was received"))?;
+pub fn load_model(config: Option<Vec<u8>>, preprocessor: Option<Vec<u8>>) -> Result<JsValue, JsError> {
     let (kind, device) = STATE
         .with_borrow(|s| s.current.clone())
         .ok_or_else(|| JsError::new("no backend is set"))?;
+    let (weights_name, weights) = STATE
+        .with_borrow_mut(|s| s.incoming.take())
+        .ok_or_else(|| JsError::new("no weights file was received"))?;
     let files = ModelFiles {
         weights: NamedBytes {
             name: &weights_name,

@@ -73,6 +73,8 @@ fn malformed_files_get_errors_that_name_them() {
     let e = read("malformed/truncated_pickle").unwrap_err();
     assert!(matches!(e, DataError::Pickle { .. }), "{e}");
     assert!(matches!(read_file("empty.bin", b""), Err(DataError::Empty { .. })));
+    let e = read_file("batches.meta.txt", b"cat\ndog\n").unwrap_err();
+    assert_eq!(e.to_string(), "batches.meta.txt: names 2 classes; CIFAR-10 has 10");
 }
 
 #[test]

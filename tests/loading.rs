@@ -252,6 +252,36 @@ fn configs_that_contradict_the_weights_or_are_broken_are_refused() {
 
     let e = load(HF_WEIGHTS, None, Some(br#"{"image_std": [0.5, 0, 0.5]}"#)).unwrap_err();
     assert!(e.to_string().contains("image_std"), "{e}");
+
+    let e = load(
+        HF_WEIGHTS,
+        Some(br#"{"id2label": {"0": "a", "00": "b", "1": "c", "2": "d", "3": "e", "4": "f", "5": "g"}}"#),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("distinct class indices"), "{e}");
+
+    let e = load(HF_WEIGHTS, None, Some(br#"{"size": {"shortest_edge": 48}}"#)).unwrap_err();
+    assert!(e.to_string().contains("shortest edge"), "{e}");
+
+    let e = load(TIMM_WEIGHTS, Some(br#"{"pretrained_cfg": {"crop_pct": 1e-30}}"#), None).unwrap_err();
+    assert!(e.to_string().contains("crop_pct"), "{e}");
+}
+
+#[test]
+fn a_model_for_other_than_rgb_input_is_refused() {
+    let name = "vit.embeddings.patch_embeddings.projection.weight";
+    let w = rewrite(HF_WEIGHTS, |t| {
+        let e = t.get_mut(name).unwrap();
+        e.1 = vec![48, 1, 8, 8];
+        e.2.truncate(48 * 64 * 4);
+    });
+    let e = err(&w);
+    assert!(
+        e.to_string()
+            .starts_with(&format!("model.safetensors: tensor `{name}` has shape [48, 1, 8, 8]")),
+        "{e}"
+    );
 }
 
 #[test]

@@ -77,6 +77,21 @@ fn bad_images_get_errors_that_name_the_file() {
     let mut huge = IMAGES[1].1.to_vec();
     huge[18..22].copy_from_slice(&20_000i32.to_le_bytes());
     huge[22..26].copy_from_slice(&20_000i32.to_le_bytes());
+    let mut strip = IMAGES[1].1.to_vec();
+    strip[18..22].copy_from_slice(&4_000i32.to_le_bytes());
+    strip[22..26].copy_from_slice(&20i32.to_le_bytes());
+    let e = image_error("strip.bmp", &strip);
+    assert!(
+        matches!(
+            e,
+            ImageError::TooLarge {
+                width: 4_000,
+                height: 20,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = image_error("huge.bmp", &huge);
     assert!(
         matches!(

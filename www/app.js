@@ -103,7 +103,7 @@ async function recover(reason) {
 /// never holds the whole file. weights.open() gives { body: ReadableStream, size, label, stored? }.
 async function sendWeights(weights) {
   const { body, size, label, stored } = await weights.open();
-  await call('beginWeights', [size]);
+  await call('beginWeights', [weights.name, size]);
   const reader = body.getReader();
   let received = 0;
   for (;;) {
@@ -130,7 +130,7 @@ async function loadModel(files, source) {
     await sendWeights(weights);
     setStatus('loading model…');
     const transfer = [config, preprocessor].filter(Boolean);
-    const info = await call('loadModel', [weights.name, config ?? null, preprocessor ?? null], transfer);
+    const info = await call('loadModel', [config ?? null, preprocessor ?? null], transfer);
     modelLoaded = true;
     lastModel = source;
     $('model-info').dataset.wasmMemory = info.wasmMemoryBytes;

@@ -18,10 +18,9 @@ const ops = {
     }
   },
   setBackend: (name) => vit.setBackend(name),
-  beginWeights: (size) => vit.beginWeights(size),
+  beginWeights: (name, size) => vit.beginWeights(name, size),
   pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),
-  loadModel: (name, config, preprocessor) =>
-    vit.loadModel(name, config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor)),
+  loadModel: (config, preprocessor) => vit.loadModel(config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor)),
   warmUp: () => vit.warmUp(),
   classify: (name, bytes, topK) => vit.classify(name, new Uint8Array(bytes), topK),
 };
