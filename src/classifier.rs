@@ -38,11 +38,7 @@ impl Classifier {
 
     /// Decodes and preprocesses one image file to `[3, size, size]` floats.
     pub fn pixels(&self, file: &str, bytes: &[u8]) -> Result<Vec<f32>, VitError> {
-        Ok(self.pixels_of(&decode(file, bytes)?))
-    }
-
-    pub fn pixels_of(&self, image: &RgbImage) -> Vec<f32> {
-        preprocess(image, &self.config.preprocess)
+        Ok(preprocess(&decode(file, bytes)?, &self.config.preprocess))
     }
 
     /// A CIFAR image (R, G and B planes, 32x32) as model input: upscaled to the input size

@@ -7,26 +7,18 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView, serialize};
 
+use crate::backend::BackendKind;
 use crate::checkpoint::linear_from_pytorch;
-use crate::error::LoadError;
+use crate::classifier::rows;
+use crate::error::{LoadError, VitError};
 use crate::safetensors_file::SafetensorsFile;
 
 /// Serialises a head (Burn layout `[hidden, classes]`) and its class names.
-pub async fn save_head(head: &Linear, labels: &[String]) -> Result<Vec<u8>, crate::error::VitError> {
+pub async fn save_head(head: &Linear, labels: &[String], backend: BackendKind) -> Result<Vec<u8>, VitError> {
     let [hidden, classes] = head.weight.dims();
-    let read = async |t: Tensor<2>| -> Result<Vec<f32>, crate::error::VitError> {
-        t.into_data_async()
-            .await
-            .ok()
-            .and_then(|d| d.try_into_vec::<f32>().ok())
-            .ok_or_else(|| crate::error::VitError::Backend {
-                backend: "head".into(),
-                reason: "cannot read the head".into(),
-            })
-    };
-    let weight = read(head.weight.val().transpose()).await?;
+    let weight = rows(head.weight.val().transpose(), backend).await?.concat();
     let bias = match &head.bias {
-        Some(b) => read(b.val().reshape([1, classes])).await?,
+        Some(b) => rows(b.val().reshape([1, classes]), backend).await?.concat(),
         None => vec![0.0; classes],
     };
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();

@@ -129,7 +129,7 @@ impl HeadTrainer {
     /// `head` may live on any device; training happens on `device` with autodiff.
     pub fn new(head: Linear, options: &TrainOptions, backend: BackendKind, device: &Device) -> Self {
         let device = device.clone().autodiff();
-        let classes = head.bias.as_ref().map_or(0, |b| b.dims()[0]);
+        let classes = head.weight.dims()[1];
         Self {
             head: head.fork(&device).train(),
             // PyTorch's AdamW defaults but for the weight decay the caller picks.
@@ -270,7 +270,7 @@ pub async fn train(
     mut on_step: impl FnMut(usize, f32),
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<(Linear, Vec<EpochReport>), VitError> {
-    let classes = head.bias.as_ref().map_or(0, |b| b.dims()[0]);
+    let classes = head.weight.dims()[1];
     let mut trainer = HeadTrainer::new(head, options, backend, device);
     let mut reports = Vec::new();
     let mut step = 0;

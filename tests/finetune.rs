@@ -141,7 +141,7 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
 
     // Export, import, and the same predictions.
     let labels: Vec<String> = CLASS_NAMES.map(String::from).to_vec();
-    let bytes = pollster::block_on(save_head(&head, &labels)).unwrap();
+    let bytes = pollster::block_on(save_head(&head, &labels, backend)).unwrap();
     assert!(bytes.len() < 4096, "{} bytes", bytes.len());
     let (again, names) = load_head("head.safetensors", &bytes, 48, &classifier.device).unwrap();
     assert_eq!(names, labels);

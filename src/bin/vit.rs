@@ -348,7 +348,7 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
             );
         },
     ))?;
-    let bytes = pollster::block_on(save_head(&head, &labels))?;
+    let bytes = pollster::block_on(save_head(&head, &labels, classifier.backend))?;
     std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
