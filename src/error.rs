@@ -72,6 +72,8 @@ pub enum VitError {
     Image(#[from] ImageError),
     #[error("the {backend} backend failed: {reason}")]
     Backend { backend: String, reason: String },
+    #[error("cannot train the head: {0}")]
+    Training(String),
 }
 
 /// Why a CIFAR-10 file could not be read.

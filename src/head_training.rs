@@ -13,7 +13,8 @@ use crate::checkpoint::linear_from_pytorch;
 use crate::classifier::rows;
 use crate::error::VitError;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrainOptions {
     pub epochs: usize,
     pub batch_size: usize,
@@ -36,6 +37,25 @@ impl Default for TrainOptions {
     }
 }
 
+impl TrainOptions {
+    fn check(&self) -> Result<(), VitError> {
+        let bad = |what: &str| Err(VitError::Training(what.into()));
+        if self.epochs == 0 {
+            return bad("the number of epochs must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("the batch size must be at least 1");
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("the learning rate must be a positive number");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("the weight decay must be a number ≥ 0");
+        }
+        Ok(())
+    }
+}
+
 /// Rows of class-token features (`len x hidden`, row-major) with their labels.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features {
@@ -45,6 +65,19 @@ pub struct Features {
 }
 
 impl Features {
+    /// Features from flat rows, checking that there is one row of `hidden` values per label.
+    pub fn from_parts(hidden: usize, values: Vec<f32>, labels: Vec<u8>) -> Result<Self, VitError> {
+        if values.len() != labels.len() * hidden {
+            return Err(VitError::Training(format!(
+                "{} feature values for {} labels; expected {} (rows of {hidden})",
+                values.len(),
+                labels.len(),
+                labels.len() * hidden
+            )));
+        }
+        Ok(Self { hidden, values, labels })
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -101,6 +134,16 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     for i in (1..n).rev() {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
+    order
+}
+
+/// The first `limit` of a fixed shuffle of `0..n`: the training or test sample. A larger sample
+/// extends a smaller one, so features computed for one stay valid for the other; and the choice
+/// does not depend on the training seed, so changing that seed never re-runs the backbone.
+pub fn sample(n: usize, limit: usize) -> Vec<usize> {
+    const SAMPLE_SEED: u64 = 0x5eed;
+    let mut order = epoch_order(n, SAMPLE_SEED, 0);
+    order.truncate(limit.min(n));
     order
 }
 
@@ -218,16 +261,18 @@ impl Confusion {
 }
 
 /// Class-token features of CIFAR images `indices` of `batch` (mirrored when `flip`), computed
-/// `chunk` images at a time. `progress(done, total)` is called after each chunk and stops the
-/// work when it returns false; then the result is `None`.
+/// `chunk` images at a time. `progress(done, total)` is awaited after each chunk and stops the
+/// work when it returns false; then the result holds the features of the images done so far,
+/// which stay good for a later run. It is async so that a browser worker can yield to its event
+/// loop there and hear a cancel.
 pub async fn extract_features(
     classifier: &crate::classifier::Classifier,
     batch: &crate::cifar::Batch,
     indices: &[usize],
     flip: bool,
     chunk: usize,
-    mut progress: impl FnMut(usize, usize) -> bool,
-) -> Result<Option<Features>, VitError> {
+    mut progress: impl AsyncFnMut(usize, usize) -> bool,
+) -> Result<Features, VitError> {
     let mut features = Features {
         hidden: classifier.config.hidden_size,
         ..Features::default()
@@ -241,15 +286,16 @@ pub async fn extract_features(
             features.values.extend(row);
         }
         features.labels.extend(part.iter().map(|&i| batch.labels[i]));
-        if !progress(features.len(), indices.len()) {
-            return Ok(None);
+        if !progress(features.len(), indices.len()).await {
+            break;
         }
     }
-    Ok(Some(features))
+    Ok(features)
 }
 
 /// One epoch's outcome.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EpochReport {
     pub epoch: usize,
     pub mean_loss: f32,
@@ -270,7 +316,18 @@ pub async fn train(
     mut on_step: impl FnMut(usize, f32),
     mut on_epoch: impl FnMut(&EpochReport),
 ) -> Result<(Linear, Vec<EpochReport>), VitError> {
+    options.check()?;
     let classes = head.weight.dims()[1];
+    for (set, what) in [(train, "training"), (test, "test")] {
+        if set.is_empty() {
+            return Err(VitError::Training(format!("there are no {what} images")));
+        }
+        if let Some(l) = set.labels.iter().find(|l| usize::from(**l) >= classes) {
+            return Err(VitError::Training(format!(
+                "a {what} label is {l}, but the head has {classes} classes"
+            )));
+        }
+    }
     let mut trainer = HeadTrainer::new(head, options, backend, device);
     let mut reports = Vec::new();
     let mut step = 0;

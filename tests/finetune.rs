@@ -100,13 +100,20 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
     let features = |batch: &vit_wasm::cifar::Batch, flip: bool| {
         let all: Vec<usize> = (0..batch.len()).collect();
         let mut calls = 0;
-        let f = pollster::block_on(extract_features(&classifier, batch, &all, flip, 64, |done, total| {
-            calls += 1;
-            assert!(done <= total && total == batch.len());
-            true
-        }));
+        let f = pollster::block_on(extract_features(
+            &classifier,
+            batch,
+            &all,
+            flip,
+            64,
+            async |done, total| {
+                calls += 1;
+                assert!(done <= total && total == batch.len());
+                true
+            },
+        ));
         assert_eq!(calls, batch.len().div_ceil(64));
-        f.unwrap().unwrap()
+        f.unwrap()
     };
     let mut train_set = features(&train_batches[0], false);
     train_set.extend(&features(&train_batches[1], false));
@@ -168,4 +175,93 @@ fn epoch_orders_are_seeded_permutations() {
     let mut sorted = a.clone();
     sorted.sort();
     assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn samples_are_prefixes_of_one_fixed_order() {
+    use vit_wasm::head_training::sample;
+    let big = sample(100, 60);
+    assert_eq!(sample(100, 20), big[..20]);
+    let mut all = sample(100, usize::MAX);
+    assert_eq!(all[..60], big[..]);
+    all.sort();
+    assert_eq!(all, (0..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_cancelled_extraction_keeps_the_images_done() {
+    use vit_wasm::head_training::extract_features;
+    let classifier = pollster::block_on(common::classifier(common::Fixture::Hf, BackendKind::Flex));
+    let batch = read("test_batch.bin").unwrap().batches.remove(0);
+    let indices = [5, 3, 8, 1, 0, 9];
+    let f = pollster::block_on(extract_features(
+        &classifier,
+        &batch,
+        &indices,
+        false,
+        4,
+        async |_, _| false,
+    ))
+    .unwrap();
+    assert_eq!(f.labels, [5, 3, 8, 1].map(|i| batch.labels[i]));
+    assert_eq!(f.values.len(), 4 * 48);
+}
+
+#[test]
+fn training_refuses_bad_options_and_labels() {
+    use vit_wasm::error::VitError;
+    use vit_wasm::head_training::{Features, fresh_head, train};
+    let device = pollster::block_on(BackendKind::Flex.device()).unwrap();
+    let set = Features::from_parts(2, vec![0.5, -1.0, 2.0, 0.0], vec![0, 2]).unwrap();
+    let run = |set: &Features, options: TrainOptions| {
+        let head = fresh_head(2, 2, 0, &device);
+        pollster::block_on(train(
+            head,
+            set,
+            set,
+            &options,
+            BackendKind::Flex,
+            &device,
+            |_, _| {},
+            |_| {},
+        ))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    assert_eq!(
+        run(&set, TrainOptions::default()),
+        "cannot train the head: a training label is 2, but the head has 2 classes"
+    );
+    let fine = Features::from_parts(2, vec![0.5, -1.0, 2.0, 0.0], vec![0, 1]).unwrap();
+    let bad_lr = TrainOptions {
+        learning_rate: 0.0,
+        ..TrainOptions::default()
+    };
+    assert_eq!(
+        run(&fine, bad_lr),
+        "cannot train the head: the learning rate must be a positive number"
+    );
+    let no_epochs = TrainOptions {
+        epochs: 0,
+        ..TrainOptions::default()
+    };
+    assert_eq!(
+        run(&fine, no_epochs),
+        "cannot train the head: the number of epochs must be at least 1"
+    );
+    assert_eq!(
+        run(
+            &Features {
+                hidden: 2,
+                ..Features::default()
+            },
+            TrainOptions::default()
+        ),
+        "cannot train the head: there are no training images"
+    );
+    assert!(matches!(
+        Features::from_parts(2, vec![0.0; 3], vec![0]),
+        Err(VitError::Training(m)) if m == "3 feature values for 1 labels; expected 2 (rows of 2)"
+    ));
 }

@@ -1,4 +1,6 @@
-// The page: model loading, backend choice, image cards. All model work happens in worker.js.
+// The page: model loading, backend choice, image cards; finetune.js has the fine-tuning panel.
+// All model work happens in worker.js.
+import { setupFinetune } from './finetune.js';
 
 const SERVER_MODEL = 'weights/vit-base-patch16-224/';
 const CACHE = 'vit-wasm-weights-v1';
@@ -10,10 +12,12 @@ const $ = (id) => document.getElementById(id);
 let worker;
 let nextId = 0;
 const pending = new Map();
+const listeners = new Map(); // event name -> handler
 
 function startWorker() {
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
+    if (data.event) return listeners.get(data.event)?.(data);
     const { resolve, reject } = pending.get(data.id);
     pending.delete(data.id);
     if (data.ok) resolve(data.value);
@@ -66,7 +70,9 @@ const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n.toLocaleS
 // ---- backends --------------------------------------------------------------------------------
 
 let backend = 'flex';
+let gpu = 'none'; // what WebGPU this browser has: 'hardware', 'software' or 'none'
 let lastModel = null; // what to reload if the worker has to be replaced
+let finetune;
 
 async function chooseBackend(name) {
   busy++;
@@ -74,6 +80,7 @@ async function chooseBackend(name) {
   try {
     backend = await call('setBackend', [name]);
     $('backend').value = backend;
+    finetune.backendChanged(backend === 'wgpu' && gpu === 'hardware');
     if (modelLoaded) await warmUp();
   } finally {
     busy--;
@@ -95,6 +102,7 @@ async function recover(reason) {
   await call('setBackend', ['flex']);
   $('backend').value = 'flex';
   if (lastModel) await loadModel(await lastModel.reload(), lastModel);
+  await finetune.workerRestarted();
 }
 
 // ---- model loading -----------------------------------------------------------------------------
@@ -133,6 +141,7 @@ async function loadModel(files, source) {
     const info = await call('loadModel', [config ?? null, preprocessor ?? null], transfer);
     modelLoaded = true;
     lastModel = source;
+    finetune.modelLoaded(info);
     $('model-info').dataset.wasmMemory = info.wasmMemoryBytes;
     $('model-info').textContent =
       `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
@@ -366,7 +375,14 @@ async function useModelFiles(files) {
 
 async function main() {
   startWorker();
-  const gpu = await call('webGpu');
+  finetune = setupFinetune({
+    call,
+    cancel: () => worker.postMessage({ cancel: true }),
+    onEvent: (name, handler) => listeners.set(name, handler),
+    isModelLoaded: () => modelLoaded,
+    recover,
+  });
+  gpu = await call('webGpu');
   const select = $('backend');
   const wgpuOption = select.querySelector('[value=wgpu]');
   wgpuOption.disabled = gpu === 'none';

@@ -1,8 +1,50 @@
-// Runs the model off the main thread. Requests run one at a time, in order.
+// Runs the model off the main thread. Requests run one at a time, in order; a cancel message
+// is heard between batches of images. Events ({ event, ... }) report progress as work goes on.
 import init, * as vit from './pkg/vit_wasm.js';
+import * as featureStore from './feature_store.js';
 
 const ready = init();
 let queue = Promise.resolve();
+let cancelled = false;
+const post = (event, detail) => self.postMessage({ event, ...detail });
+
+// Features by key (model, data, mirrored or not): the rows of a fixed sample order, so a prefix
+// serves a smaller request and a larger one computes only the rows it lacks.
+const inMemory = new Map();
+let prepared = null;
+
+async function features({ name, split, count, flip, key }) {
+  const empty = { values: new Float32Array(), labels: new Uint8Array(), indices: new Uint32Array() };
+  let have = inMemory.get(key) ?? (await featureStore.get(key)) ?? empty;
+  const cached = Math.min(have.labels.length, count);
+  if (have.labels.length < count) {
+    const from = have.labels.length;
+    post('progress', { name, done: from, total: count, cached });
+    const more = await vit.extractFeatures(split, from, count, flip, async (done, total) => {
+      post('progress', { name, done: from + done, total: from + total, cached });
+      // A macrotask, so that a cancel message can arrive.
+      await new Promise((resolve) => setTimeout(resolve));
+      return !cancelled;
+    });
+    // Kept even when cancelled: the next run starts where this one stopped.
+    have = { values: concat(have.values, more.values), labels: concat(have.labels, more.labels), indices: concat(have.indices, more.indices) };
+    inMemory.set(key, have);
+    await featureStore.put(key, have);
+    if (!more.complete) return null;
+  } else {
+    post('progress', { name, done: count, total: count, cached });
+  }
+  inMemory.set(key, have);
+  const hidden = have.values.length / have.labels.length;
+  return { values: have.values.subarray(0, count * hidden), labels: have.labels.subarray(0, count), indices: have.indices.subarray(0, count), computed: count - cached };
+}
+
+function concat(a, b) {
+  const out = new a.constructor(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
 
 const ops = {
   /// 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'.
@@ -20,12 +62,66 @@ const ops = {
   setBackend: (name) => vit.setBackend(name),
   beginWeights: (name, size) => vit.beginWeights(name, size),
   pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),
-  loadModel: (config, preprocessor) => vit.loadModel(config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor)),
+  loadModel(config, preprocessor) {
+    inMemory.clear();
+    prepared = null;
+    return vit.loadModel(config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor));
+  },
   warmUp: () => vit.warmUp(),
   classify: (name, bytes, topK) => vit.classify(name, new Uint8Array(bytes), topK),
+
+  cifarAdd: (split, name, bytes) => vit.cifarAdd(split, name, new Uint8Array(bytes)),
+  cifarClear: (split) => vit.cifarClear(split),
+  cifarPreview: (split, perClass) => vit.cifarPreview(split, perClass),
+
+  /// sets: [{ name, split, count, flip, key }]. Returns how many rows each set computed, or
+  /// null when cancelled.
+  async prepareFeatures(sets) {
+    cancelled = false;
+    prepared = null;
+    const out = {};
+    for (const set of sets) {
+      out[set.name] = await features(set);
+      if (!out[set.name]) return null;
+    }
+    // Only what this run uses stays in memory; the rest is in IndexedDB.
+    for (const key of inMemory.keys()) if (!sets.some((s) => s.key === key)) inMemory.delete(key);
+    prepared = out;
+    return Object.fromEntries(sets.map((s) => [s.name, { rows: out[s.name].labels.length, computed: out[s.name].computed }]));
+  },
+
+  /// Trains a head on the prepared features (the mirrored ones added to the training set).
+  async trainHead(options) {
+    if (!prepared) throw new Error('no features are prepared');
+    const { train, mirrored, test } = prepared;
+    const result = await vit.trainHead(
+      mirrored ? concat(train.values, mirrored.values) : train.values,
+      mirrored ? concat(train.labels, mirrored.labels) : train.labels,
+      test.values,
+      test.labels,
+      options,
+      (step, loss) => post('step', { step, loss }),
+      (report) => post('epoch', { report }),
+    );
+    const wrong = [];
+    result.testPredictions.forEach((predicted, i) => {
+      if (predicted !== test.labels[i] && wrong.length < 12) wrong.push({ index: test.indices[i], label: test.labels[i], predicted });
+    });
+    const { testPredictions, ...rest } = result;
+    return { ...rest, misclassified: wrong, misclassifiedRgba: vit.cifarImages('test', Uint32Array.from(wrong, (w) => w.index)) };
+  },
+  exportHead: () => vit.exportHead(),
+  importHead: (name, bytes) => vit.importHead(name, new Uint8Array(bytes)),
+  useHead: (which) => vit.useHead(which),
+  forgetFeatures: () => featureStore.clear(),
 };
 
-self.onmessage = ({ data: { id, op, args } }) => {
+self.onmessage = ({ data }) => {
+  if (data.cancel) {
+    cancelled = true;
+    return;
+  }
+  const { id, op, args } = data;
   queue = queue.then(async () => {
     try {
       await ready;

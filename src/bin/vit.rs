@@ -13,7 +13,7 @@ use vit_wasm::cifar::{Batch, CLASS_NAMES, read_file};
 use vit_wasm::classifier::{Classifier, Prediction};
 use vit_wasm::config::NamedBytes;
 use vit_wasm::head_file::{load_head, save_head};
-use vit_wasm::head_training::{Features, TrainOptions, epoch_order, extract_features, fresh_head, train};
+use vit_wasm::head_training::{Features, TrainOptions, extract_features, fresh_head, sample, train};
 
 #[derive(Parser)]
 #[command(
@@ -271,11 +271,17 @@ fn features(classifier: &Classifier, batch: &Batch, indices: &[usize], flip: boo
             .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
-    let features = pollster::block_on(extract_features(classifier, batch, indices, flip, 32, |done, _| {
-        bar.set_position(done as u64);
-        true
-    }))?
-    .expect("never cancelled here");
+    let features = pollster::block_on(extract_features(
+        classifier,
+        batch,
+        indices,
+        flip,
+        32,
+        async |done, _| {
+            bar.set_position(done as u64);
+            true
+        },
+    ))?;
     bar.finish();
     Ok(features)
 }
@@ -294,13 +300,8 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     let labels: Vec<String> = names
         .or(test_names)
         .unwrap_or_else(|| CLASS_NAMES.map(String::from).to_vec());
-    let subset = |n: usize, limit: Option<usize>| {
-        let mut order = epoch_order(n, options.seed, usize::MAX);
-        order.truncate(limit.unwrap_or(n).min(n));
-        order
-    };
-    let train_idx = subset(train_batch.len(), args.samples);
-    let test_idx = subset(test_batch.len(), args.test_samples);
+    let train_idx = sample(train_batch.len(), args.samples.unwrap_or(usize::MAX));
+    let test_idx = sample(test_batch.len(), args.test_samples.unwrap_or(usize::MAX));
     eprintln!(
         "{} training and {} test images, backbone on {}, {} epochs of batch {} at lr {} (weight decay {}, seed {})",
         train_idx.len(),

@@ -1,5 +1,8 @@
 //! The JavaScript API, for the page's Web Worker: thin glue over the library. One model per
 //! worker; every failure comes back as a JS `Error` whose message names the file at fault.
+//! Classification lives here, fine-tuning in `finetune`.
+
+mod finetune;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -18,9 +21,14 @@ use crate::config::NamedBytes;
 #[derive(Default)]
 struct State {
     current: Option<(BackendKind, Device)>,
+    /// The loaded model, with its own head.
     classifier: Option<Rc<Classifier>>,
     /// A weights file arriving chunk by chunk, with its name (see `beginWeights`).
     incoming: Option<(String, Vec<u8>)>,
+    data: finetune::Data,
+    /// A head trained or imported for the loaded model, and whether images are classified with it.
+    trained: Option<finetune::TrainedHead>,
+    use_trained: bool,
 }
 
 thread_local! {
@@ -43,10 +51,20 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// The loaded model with its own head (for features).
 fn classifier() -> Result<Rc<Classifier>, JsError> {
     STATE
         .with_borrow(|s| s.classifier.clone())
         .ok_or_else(|| JsError::new("no model is loaded"))
+}
+
+/// The loaded model with the head the page has chosen (for classifying).
+fn chosen_classifier() -> Result<Rc<Classifier>, JsError> {
+    let c = classifier()?;
+    Ok(STATE.with_borrow(|s| match (&s.trained, s.use_trained) {
+        (Some(t), true) => Rc::new(t.attach(&c)),
+        _ => c,
+    }))
 }
 
 /// Switches to `backend` (`wgpu`, `flex` or `ndarray`), moving a loaded model along.
@@ -82,6 +100,8 @@ struct ModelInfo {
     parameters: usize,
     backend: &'static str,
     wasm_memory_bytes: f64,
+    /// A hash of the model's files: the key for features cached in the browser.
+    fingerprint: String,
 }
 
 /// Starts receiving a weights file of `len` bytes (0 if unknown). The page streams the file
@@ -149,6 +169,11 @@ pub fn load_model(config: Option<Vec<u8>>, preprocessor: Option<Vec<u8>>) -> Res
         }),
     };
     let classifier = Classifier::load(files, kind, &device).map_err(js_err)?;
+    let fingerprint = finetune::fingerprint(
+        [Some(&weights[..]), config.as_deref(), preprocessor.as_deref()]
+            .into_iter()
+            .flatten(),
+    );
     drop(weights);
     let c = &classifier.config;
     let info = ModelInfo {
@@ -161,8 +186,14 @@ pub fn load_model(config: Option<Vec<u8>>, preprocessor: Option<Vec<u8>>) -> Res
         parameters: classifier.model.num_params(),
         backend: kind.name(),
         wasm_memory_bytes: wasm_memory_bytes(),
+        fingerprint,
     };
-    STATE.with_borrow_mut(|s| s.classifier = Some(Rc::new(classifier)));
+    STATE.with_borrow_mut(|s| {
+        s.classifier = Some(Rc::new(classifier));
+        // A head belongs to the backbone it was trained on.
+        s.trained = None;
+        s.use_trained = false;
+    });
     Ok(serde_wasm_bindgen::to_value(&info)?)
 }
 
@@ -191,7 +222,7 @@ struct Classification {
 /// Classifies one image file's bytes.
 #[wasm_bindgen]
 pub async fn classify(name: String, bytes: Vec<u8>, top_k: usize) -> Result<JsValue, JsError> {
-    let c = classifier()?;
+    let c = chosen_classifier()?;
     let pixels = c.pixels(&name, &bytes).map_err(js_err)?;
     drop(bytes);
     let start = now_ms();
