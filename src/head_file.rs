@@ -50,10 +50,20 @@ pub fn load_head(name: &str, bytes: &[u8], hidden: usize, device: &Device) -> Re
     };
     let weight = file.read("head.weight", &[classes, hidden])?;
     let bias = file.read("head.bias", &[classes])?;
-    let labels = file
-        .metadata("labels")
-        .and_then(|l| serde_json::from_str::<Vec<String>>(&l).ok())
-        .filter(|l| l.len() == classes)
-        .unwrap_or_else(|| (0..classes).map(|i| format!("LABEL_{i}")).collect());
+    // A head from elsewhere may have no names; names that are there must fit the head.
+    let labels = match file.metadata("labels") {
+        None => (0..classes).map(|i| format!("LABEL_{i}")).collect(),
+        Some(text) => match serde_json::from_str::<Vec<String>>(&text) {
+            Ok(labels) if labels.len() == classes => labels,
+            _ => {
+                return Err(LoadError::BadConfigValue {
+                    file: name.into(),
+                    field: "labels (metadata)".into(),
+                    value: text.chars().take(80).collect(),
+                    reason: format!("expected a JSON list of {classes} class names"),
+                });
+            }
+        },
+    };
     Ok((linear_from_pytorch(&weight, &bias, hidden, device), labels))
 }

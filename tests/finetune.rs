@@ -265,3 +265,26 @@ fn training_refuses_bad_options_and_labels() {
         Err(VitError::Training(m)) if m == "3 feature values for 1 labels; expected 2 (rows of 2)"
     ));
 }
+
+#[test]
+fn head_files_without_names_get_numbered_labels_and_bad_names_are_refused() {
+    use safetensors::tensor::{Dtype, TensorView, serialize};
+    use vit_wasm::head_file::load_head;
+    let device = pollster::block_on(BackendKind::Flex.device()).unwrap();
+    let (w, b) = (vec![0u8; 2 * 3 * 4], vec![0u8; 2 * 4]);
+    let file = |labels: Option<&str>| {
+        let tensors = [
+            ("head.weight", TensorView::new(Dtype::F32, vec![2, 3], &w).unwrap()),
+            ("head.bias", TensorView::new(Dtype::F32, vec![2], &b).unwrap()),
+        ];
+        let metadata = labels.map(|l| std::collections::HashMap::from([("labels".to_string(), l.to_string())]));
+        serialize(tensors, metadata).unwrap()
+    };
+    let (_, labels) = load_head("plain.safetensors", &file(None), 3, &device).unwrap();
+    assert_eq!(labels, ["LABEL_0", "LABEL_1"]);
+    let e = load_head("odd.safetensors", &file(Some(r#"["cat"]"#)), 3, &device).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"odd.safetensors: `labels (metadata)` is ["cat"], which is not usable (expected a JSON list of 2 class names)"#
+    );
+}

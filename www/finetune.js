@@ -247,7 +247,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
       const last = result.reports.at(-1);
       $('finetune-accuracy').textContent = (last.testAccuracy * 100).toFixed(1);
       $('finetune-accuracy').dataset.value = last.testAccuracy * 100;
-      $('finetune-summary').dataset.computed = computed;
+      Object.assign($('finetune-summary').dataset, { computed, featureSeconds: featureTime, trainSeconds: trainTime, steps: run.steps });
       $('finetune-summary').textContent =
         `Features: ${trainRows} training and ${o.testCount} test images; ` +
         (computed ? `${computed} computed in ${seconds(featureTime)} (${(computed / featureTime).toFixed(1)} images/s), the rest from the cache. ` : 'all from the cache. ') +

@@ -69,7 +69,7 @@ struct FinetuneArgs {
     /// Test data, in the same formats; from an archive, its test_batch.
     #[arg(long)]
     test: PathBuf,
-    /// How many training images to use (a seeded random subset); all by default.
+    /// How many training images to use (a fixed random subset, the page's); all by default.
     #[arg(long)]
     samples: Option<usize>,
     /// How many test images to use; all by default.
@@ -83,6 +83,7 @@ struct FinetuneArgs {
     lr: f64,
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
+    /// Seeds the head's initial weights and each epoch's shuffle.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Also train on horizontally mirrored images (their features computed once).

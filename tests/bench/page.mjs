@@ -2,22 +2,16 @@
 // model read from its server folder, one image classified repeatedly on each backend.
 //   node tests/bench/page.mjs DIR [--backends flex,ndarray] [--runs 6] [--json out.json]
 // DIR holds model.safetensors (+ configs), e.g. from tests/fixtures/generate.py --full DIR.
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { ROOT, image, launch, startServer } from '../e2e/harness.mjs';
+import { writeFileSync } from 'node:fs';
+import { image, launch } from '../e2e/harness.mjs';
+import { ready as pageReady, serveWithModel } from './site.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
-const model = resolve(args[0] ?? 'target/vit-b16-random');
 const backends = opt('backends', 'flex,ndarray').split(',');
 const runs = Number(opt('runs', 6));
 
-const site = mkdtempSync(join(tmpdir(), 'vit-bench-'));
-for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(site, entry));
-mkdirSync(join(site, 'weights'));
-symlinkSync(model, join(site, 'weights', 'vit-base-patch16-224'));
-const server = await startServer(site);
+const server = await serveWithModel(args[0] ?? 'target/vit-b16-random');
 // WebGPU here is SwiftShader, a CPU emulation: timings need a real GPU, so the CPU backends only.
 const browser = await launch({ webgpu: backends.includes('wgpu') });
 const results = [];
@@ -27,15 +21,7 @@ try {
     const logs = [];
     page.on('console', (m) => logs.push(m.text()));
     page.on('pageerror', (e) => logs.push(e.message));
-    const ready = async () => {
-      try {
-        await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 600_000 });
-      } catch (e) {
-        const status = await page.getByTestId('status').textContent();
-        const error = await page.locator('#page-error').textContent();
-        throw new Error(`page not ready (status "${status}", error "${error}"): ${logs.join(' | ')}`, { cause: e });
-      }
-    };
+    const ready = () => pageReady(page, logs);
     await page.goto(server.url);
     await ready();
     // Wasm memory never shrinks, so right after the load it is the load's peak.
@@ -60,6 +46,5 @@ try {
 } finally {
   await browser.close();
   server.stop();
-  rmSync(site, { recursive: true, force: true });
 }
 if (opt('json')) writeFileSync(opt('json'), JSON.stringify(results, null, 2) + '\n');
