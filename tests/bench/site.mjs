@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ROOT, startServer } from '../e2e/harness.mjs';
 
-/// Serves index.html and www/ with `model` (a folder) as the server's model; returns { url, stop }.
-export async function serveWithModel(model) {
+/// Serves index.html and www/ with `model` (a folder) as the server's model, and `extra`
+/// ({ name: path }) under weights/bench/ (the only other folder the server serves); returns
+/// { url, stop }.
+export async function serveWithModel(model, extra = {}) {
   const site = mkdtempSync(join(tmpdir(), 'vit-bench-'));
   for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(site, entry));
-  mkdirSync(join(site, 'weights'));
+  mkdirSync(join(site, 'weights', 'bench'), { recursive: true });
   symlinkSync(resolve(model), join(site, 'weights', 'vit-base-patch16-224'));
+  for (const [name, path] of Object.entries(extra)) symlinkSync(path, join(site, 'weights', 'bench', name));
   const server = await startServer(site);
   return {
     url: server.url,
