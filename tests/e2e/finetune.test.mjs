@@ -3,39 +3,22 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, launch, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, openPage, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const CIFAR = (name) => join(FIXTURES, 'cifar', name);
 const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
-let server;
-let browser;
+const env = serverAndBrowser();
 
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
-
-async function openPage(context, backend) {
-  const page = await context.newPage({ viewport: { width: 1200, height: 1000 } });
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(server.url);
-  await status(page, /^(ready|no model loaded)$/);
+/// The page on `backend` with the tiny model loaded.
+async function openWithModel(context, backend) {
+  const { page, logs } = await openPage(context, env.server.url);
   await page.getByTestId('backend').selectOption(backend);
   await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
-  await status(page, /^ready$/);
+  await waitStatus(page, /^ready$/);
   return { page, logs };
 }
-
-const status = (page, pattern) => page.getByTestId('status').filter({ hasText: pattern }).waitFor({ timeout: 180_000 });
 
 async function upload(page) {
   await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('data_batch_1.bin'), CIFAR('data_batch_2.bin')]);
@@ -72,8 +55,8 @@ async function classifyGrey(page) {
 
 for (const backend of ['wgpu', 'flex']) {
   test(`fine-tunes a CIFAR-10 head on ${backend}, exports it and imports it after a reload`, async () => {
-    const context = await browser.newContext({ acceptDownloads: true });
-    let { page, logs } = await openPage(context, backend);
+    const context = await env.browser.newContext({ acceptDownloads: true });
+    let { page, logs } = await openWithModel(context, backend);
     const saveLogs = () => writeFileSync(join(ARTIFACTS, `finetune-${backend}.log`), logs.join('\n'));
     try {
       await upload(page);
@@ -124,7 +107,7 @@ for (const backend of ['wgpu', 'flex']) {
 
       // A reload: the head comes back from the file, the features from IndexedDB.
       await page.close();
-      ({ page, logs } = await openPage(context, backend));
+      ({ page, logs } = await openWithModel(context, backend));
       // (Playwright's isDisabled() does not look at <option>.)
       assert.equal(await page.locator('[data-testid=head-select] option[value=trained]').evaluate((o) => o.disabled), true);
       await page.getByTestId('head-import').setInputFiles(headPath);
@@ -149,8 +132,8 @@ for (const backend of ['wgpu', 'flex']) {
 }
 
 test('bad CIFAR-10 files and bad heads get errors that name them; the rest loads', async () => {
-  const context = await browser.newContext();
-  const { page, logs } = await openPage(context, 'flex');
+  const context = await env.browser.newContext();
+  const { page, logs } = await openWithModel(context, 'flex');
   try {
     await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('malformed/partial_record.bin'), CIFAR('data_batch_1.bin'), CIFAR('malformed/bad_label.bin')]);
     await page.locator('#train-info').filter({ hasText: /^200 images from data_batch_1\.bin/ }).waitFor();

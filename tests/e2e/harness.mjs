@@ -1,8 +1,10 @@
 // Shared by the page tests: the README's server, Debian's Chromium, and the reference outputs.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,12 +25,61 @@ export async function startServer(root = ROOT) {
   return { url, stop: () => proc.kill() };
 }
 
+/// The site as www/serve.sh serves it, with `model` (a folder) where weights/download.sh puts the
+/// real one, and `extra` ({ name: path }) under weights/bench/ (the server serves nothing else);
+/// returns { url, stop }.
+export async function serveWithModel(model, extra = {}) {
+  const site = mkdtempSync(join(tmpdir(), 'vit-site-'));
+  for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(site, entry));
+  mkdirSync(join(site, 'weights', 'bench'), { recursive: true });
+  symlinkSync(resolve(model), join(site, 'weights', 'vit-base-patch16-224'));
+  for (const [name, path] of Object.entries(extra)) symlinkSync(path, join(site, 'weights', 'bench', name));
+  const server = await startServer(site);
+  return {
+    url: server.url,
+    stop() {
+      server.stop();
+      rmSync(site, { recursive: true, force: true });
+    },
+  };
+}
+
+/// Waits until the page's status matches `pattern`.
+export const waitStatus = (page, pattern, timeout = 180_000) => page.getByTestId('status').filter({ hasText: pattern }).waitFor({ timeout });
+
+/// A new page of `target` (a browser or a context) at `url`, its console kept in `logs`, once it
+/// has started (with or without a model).
+export async function openPage(target, url, timeout = 120_000) {
+  const page = await target.newPage({ viewport: { width: 1200, height: 1000 } });
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  await waitStatus(page, /^(ready|no model loaded)$/, timeout);
+  return { page, logs };
+}
+
 /// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader.
 export async function launch({ webgpu = true } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [...(webgpu ? ['--enable-unsafe-webgpu'] : []), '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/// For a test file: `start()` (a server) and Chromium before its tests, both stopped after.
+/// Returns an object that holds { server, browser } once they run.
+export function serverAndBrowser(start = () => startServer()) {
+  const env = {};
+  before(async () => {
+    env.server = await start();
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    env.server?.stop();
+  });
+  return env;
 }
 
 /// Reads a float32 tensor from tests/fixtures/reference.safetensors.

@@ -2,37 +2,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { ARTIFACTS, TINY_LABELS, TINY_MODEL, image, launch, referenceTopK, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { ARTIFACTS, TINY_LABELS, TINY_MODEL, image, openPage, referenceTopK, serverAndBrowser, waitStatus } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+const env = serverAndBrowser();
 
 const LOSSLESS = ['gradient.png', 'disc_rgba.png', 'grey.png', 'noise.webp', 'checker.bmp'];
 
-async function openPage() {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  await page.goto(server.url);
-  await page.getByTestId('status').filter({ hasText: /^(ready|no model loaded)$/ }).waitFor({ timeout: 120_000 });
-  return { page, logs };
-}
-
-async function waitReady(page) {
-  await page.getByTestId('status').filter({ hasText: /^ready$/ }).waitFor({ timeout: 180_000 });
-}
+const waitReady = (page) => waitStatus(page, /^ready$/);
 
 async function topK(card) {
   const labels = await card.getByTestId('label').allTextContents();
@@ -42,7 +19,7 @@ async function topK(card) {
 
 for (const backend of ['wgpu', 'flex']) {
   test(`classifies dropped images like the reference on ${backend}`, async () => {
-    const { page, logs } = await openPage();
+    const { page, logs } = await openPage(env.browser, env.server.url);
     try {
       const select = page.getByTestId('backend');
       if (backend === 'wgpu') {
@@ -79,7 +56,7 @@ for (const backend of ['wgpu', 'flex']) {
 }
 
 test('bad files get visible errors and the page keeps working', async () => {
-  const { page, logs } = await openPage();
+  const { page, logs } = await openPage(env.browser, env.server.url);
   try {
     await page.getByTestId('backend').selectOption('flex');
     await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
