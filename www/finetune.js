@@ -227,6 +227,8 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     const trainRows = o.trainCount * (o.flip ? 2 : 1);
     run = { phases: {}, losses: [], epochs: [], steps: o.train.epochs * Math.ceil(trainRows / o.train.batchSize) };
     $('epoch-log').tBodies[0].replaceChildren();
+    // Charts appear with the first run: empty axes before it would say nothing.
+    $('finetune-charts').hidden = false;
     drawLoss();
     drawAccuracy();
     try {
@@ -370,8 +372,6 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     await call('forgetFeatures');
     $('finetune-summary').textContent = 'The cached features are forgotten.';
   });
-  drawLoss();
-  drawAccuracy();
   resetHeads();
   updateStart();
 

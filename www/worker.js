@@ -33,8 +33,8 @@ async function features({ name, split, count, flip, key }) {
     if (!more.complete) return null;
   } else {
     post('progress', { name, done: count, total: count, cached });
+    inMemory.set(key, have);
   }
-  inMemory.set(key, have);
   const hidden = have.values.length / have.labels.length;
   return { values: have.values.subarray(0, count * hidden), labels: have.labels.subarray(0, count), indices: have.indices.subarray(0, count), computed: count - cached };
 }
