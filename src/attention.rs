@@ -2,7 +2,7 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
+use crate::activation::softmax_last;
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -29,7 +29,7 @@ impl Attention {
         let [q, k, v] = [0, 1, 2].map(|i| qkv.clone().narrow(0, i, 1).reshape([batch, heads, tokens, head_dim]));
 
         let scale = (head_dim as f64).powf(-0.5);
-        let weights = softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3);
+        let weights = softmax_last(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)));
         let out = weights
             .clone()
             .matmul(v)

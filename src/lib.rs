@@ -1,5 +1,6 @@
 //! ViT-B/16 on Burn, for the browser (WebGPU or CPU) and natively.
 
+pub mod activation;
 pub mod attention;
 pub mod attention_rollout;
 pub mod backend;

@@ -2,7 +2,7 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
+use crate::activation::gelu;
 
 #[derive(Module, Debug)]
 pub struct Mlp {
