@@ -8,7 +8,7 @@
 
 use burn::backend::ops::ActivationOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Cube, Dispatch, Flex, NdArray, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, NdArray, backend_extension};
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::DType;
@@ -23,7 +23,7 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as ModelActivations>::softmax_last(x.into_dispatch(), D - 1))
 }
 
-#[backend_extension(Cube, Flex, NdArray)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Flex, NdArray)]
 pub trait ModelActivations: Backend {
     fn exact_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         <Self as ActivationOps<Self>>::gelu(x)
@@ -35,7 +35,8 @@ pub trait ModelActivations: Backend {
     }
 }
 
-impl ModelActivations for Cube {}
+#[cfg(feature = "wgpu")]
+impl ModelActivations for burn::backend::Cube {}
 impl ModelActivations for NdArray {}
 
 impl ModelActivations for Flex {

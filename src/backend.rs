@@ -3,10 +3,8 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use burn::prelude::Device;
-use burn::tensor::wgpu::WgpuBackend;
 
 use crate::error::VitError;
 
@@ -37,12 +35,21 @@ impl BackendKind {
     /// The backend's device. The GPU is initialised asynchronously, as the browser requires,
     /// and only once: Burn registers one wgpu runtime per process, so later calls share it.
     pub async fn device(self) -> Result<Device, VitError> {
-        static WGPU: Mutex<Option<Device>> = Mutex::new(None);
         Ok(match self {
             BackendKind::Flex => Device::flex(),
             #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
+            #[cfg(not(feature = "wgpu"))]
             BackendKind::Wgpu => {
+                return Err(VitError::Backend {
+                    backend: self.name().into(),
+                    reason: "this build has no WebGPU (it is the threaded CPU build)".into(),
+                });
+            }
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => {
+                use burn::tensor::wgpu::WgpuBackend;
+                static WGPU: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
                 if let Some(device) = WGPU.lock().unwrap().clone() {
                     return Ok(device);
                 }

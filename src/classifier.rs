@@ -77,13 +77,16 @@ impl Classifier {
 
     /// Logits, one row per image.
     pub async fn logits(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(self.model.forward(self.batch(images)), self.backend).await
+        rows(on_pool(|| self.model.forward(self.batch(images))), self.backend).await
     }
 
     /// Logits and the attention rollout over the patch grid (row-major), one row per image.
     pub async fn logits_with_attention(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), VitError> {
-        let out = self.model.forward_with_attention(self.batch(images));
-        let rollout = attention_rollout(&out.attention);
+        let (out, rollout) = on_pool(|| {
+            let out = self.model.forward_with_attention(self.batch(images));
+            let rollout = attention_rollout(&out.attention);
+            (out, rollout)
+        });
         Ok((
             rows(out.logits, self.backend).await?,
             rows(rollout, self.backend).await?,
@@ -92,7 +95,7 @@ impl Classifier {
 
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(self.model.forward_features(self.batch(images)), self.backend).await
+        rows(on_pool(|| self.model.forward_features(self.batch(images))), self.backend).await
     }
 
     /// The `k` most probable labels for one row of logits.
@@ -111,6 +114,16 @@ impl Classifier {
             })
             .collect()
     }
+}
+
+/// Runs `f` (a forward pass) on a thread of the rayon pool where there is one (the threaded wasm
+/// build), so that the kernels inside fork from a pool thread and the caller's thread is handed
+/// the work once, not once per op: per op, it cost more than the second core gave.
+fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "threads")]
+    return rayon::scope(|_| f());
+    #[cfg(not(feature = "threads"))]
+    f()
 }
 
 /// Reads a 2-D tensor back to the host without blocking (WebGPU forbids sync reads in browsers).

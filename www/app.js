@@ -14,8 +14,18 @@ let nextId = 0;
 const pending = new Map();
 const listeners = new Map(); // event name -> handler
 
-function startWorker() {
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+// Two builds of the model (see www/build.sh): 'threads' runs flex on a pool of Web Workers, one
+// per core, and needs shared memory, i.e. a cross-origin-isolated page; 'single' has every
+// backend, WebGPU included, on one thread. WebGPU needs no CPU threads.
+// `?threads=N` caps the CPU threads (1: the single-threaded build), e.g. for benchmarks.
+const threads = Math.min(Number(new URLSearchParams(location.search).get('threads')) || Infinity, navigator.hardwareConcurrency);
+let cpuBuild = self.crossOriginIsolated && threads > 1 ? 'threads' : 'single';
+const buildFor = (backendName) => (backendName === 'wgpu' ? 'single' : cpuBuild);
+let build;
+
+function startWorker(wanted) {
+  build = wanted;
+  worker = new Worker(new URL(`./worker.js?build=${build}&threads=${threads}`, import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
     if (data.event) return listeners.get(data.event)?.(data);
     const { resolve, reject } = pending.get(data.id);
@@ -74,11 +84,25 @@ let gpu = 'none'; // what WebGPU this browser has: 'hardware', 'software' or 'no
 let lastModel = null; // what to reload if the worker has to be replaced
 let finetune;
 
+/// 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'.
+async function webGpu() {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (!adapter) return 'none';
+    const info = adapter.info ?? {};
+    const software = info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.device}`);
+    return software ? 'software' : 'hardware';
+  } catch {
+    return 'none';
+  }
+}
+
 async function chooseBackend(name) {
   busy++;
   setStatus(name === 'wgpu' ? 'starting WebGPU…' : `starting the ${name} backend…`);
   try {
-    backend = await call('setBackend', [name]);
+    if (buildFor(name) === build) backend = await call('setBackend', [name]);
+    else await replaceWorker(name);
     $('backend').value = backend;
     finetune.backendChanged(backend === 'wgpu' && gpu === 'hardware');
     if (modelLoaded) await warmUp();
@@ -93,16 +117,31 @@ async function warmUp() {
   await call('warmUp');
 }
 
-/// A dead worker (a trap, a lost GPU) is replaced by a fresh one on the CPU, and the model reloaded.
-async function recover(reason) {
+/// Replaces the worker by a fresh one with the build `backendName` needs, and sends it the model
+/// and the fine-tuning data again. Calls still waiting on the old worker fail. A threaded build
+/// that cannot start (an old browser, a missing build) leaves the CPU on one thread.
+async function replaceWorker(backendName) {
   worker.terminate();
-  startWorker();
-  pageError(`${reason}. Switched to the CPU backend.`);
-  backend = 'flex';
-  await call('setBackend', ['flex']);
-  $('backend').value = 'flex';
+  for (const { reject } of pending.values()) reject(new Error('the model worker was replaced'));
+  pending.clear();
+  startWorker(buildFor(backendName));
+  try {
+    backend = await call('setBackend', [backendName]);
+  } catch (e) {
+    if (build !== 'threads') throw e;
+    console.warn(`the threaded build did not start (${e.message}); the CPU runs on one thread`);
+    cpuBuild = 'single';
+    return replaceWorker(backendName);
+  }
   if (lastModel) await loadModel(await lastModel.reload(), lastModel);
   await finetune.workerRestarted();
+}
+
+/// A dead worker (a trap, a lost GPU) is replaced by a fresh one on the CPU, and the model reloaded.
+async function recover(reason) {
+  pageError(`${reason}. Switched to the CPU backend.`);
+  await replaceWorker('flex');
+  $('backend').value = 'flex';
 }
 
 // ---- model loading -----------------------------------------------------------------------------
@@ -282,7 +321,8 @@ function showResult(el, result) {
       return li;
     }),
   );
-  el.querySelector('.meta').textContent = `${result.milliseconds.toFixed(1)} ms on ${result.backend}`;
+  const onThreads = result.backend !== 'wgpu' && build === 'threads' ? `, ${threads} threads` : '';
+  el.querySelector('.meta').textContent = `${result.milliseconds.toFixed(1)} ms on ${result.backend}${onThreads}`;
   drawOverlay(el);
 }
 
@@ -374,7 +414,8 @@ async function useModelFiles(files) {
 }
 
 async function main() {
-  startWorker();
+  gpu = await webGpu();
+  startWorker(buildFor(gpu === 'hardware' ? 'wgpu' : 'flex'));
   finetune = setupFinetune({
     call,
     cancel: () => worker.postMessage({ cancel: true }),
@@ -382,7 +423,6 @@ async function main() {
     isModelLoaded: () => modelLoaded,
     recover,
   });
-  gpu = await call('webGpu');
   const select = $('backend');
   const wgpuOption = select.querySelector('[value=wgpu]');
   wgpuOption.disabled = gpu === 'none';

@@ -1,5 +1,20 @@
 #!/usr/bin/env bash
-# Builds the wasm package the page loads: release, SIMD128 (see .cargo/config.toml), into www/pkg.
+# Builds the wasm packages the page loads, release, SIMD128 (see .cargo/config.toml):
+#   www/pkg          every backend (WebGPU, flex, ndarray), one thread;
+#   www/pkg-threads  flex on a pool of Web Workers, for a cross-origin-isolated page. Wasm
+#                    threads need std rebuilt with atomics: a pinned nightly with -Z build-std,
+#                    in its own target dir so the two builds do not evict each other.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+NIGHTLY=nightly-2026-05-20  # tests/setup.sh installs this one, with rust-src
 wasm-pack build --release --target web --out-dir www/pkg --no-pack --mode no-install
+
+# RUSTFLAGS replaces .cargo/config.toml's flags, so SIMD128 is named again. The linker makes the
+# memory shared (and imported, as wasm-bindgen wants) only when asked, with a declared maximum
+# (all of wasm32's 4 GiB), and exports the thread-local storage hooks wasm-bindgen calls.
+link="--shared-memory --import-memory --max-memory=4294967296 --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base"
+RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 $(printf -- ' -C link-arg=%s' $link)" \
+CARGO_TARGET_DIR=target/threads CARGO_UNSTABLE_BUILD_STD=panic_abort,std \
+  rustup run "$NIGHTLY" \
+  wasm-pack build --release --target web --out-dir www/pkg-threads --no-pack --mode no-install \
+  --no-default-features --features threads

@@ -1,9 +1,18 @@
 // Runs the model off the main thread. Requests run one at a time, in order; a cancel message
 // is heard between batches of images. Events ({ event, ... }) report progress as work goes on.
-import init, * as vit from './pkg/vit_wasm.js';
 import * as featureStore from './feature_store.js';
 
-const ready = init();
+// Which build this worker runs (app.js picks): 'threads', flex on a pool of Web Workers (one per
+// core unless capped) for a cross-origin-isolated page; 'single', every backend, WebGPU included, one thread.
+const params = new URL(self.location.href).searchParams;
+const build = params.get('build');
+let vit;
+const ready = (async () => {
+  const module = await import(build === 'threads' ? './pkg-threads/vit_wasm.js' : './pkg/vit_wasm.js');
+  await module.default();
+  if (build === 'threads') await module.initThreadPool(Number(params.get('threads')));
+  vit = module;
+})();
 let queue = Promise.resolve();
 let cancelled = false;
 const post = (event, detail) => self.postMessage({ event, ...detail });
@@ -47,18 +56,6 @@ function concat(a, b) {
 }
 
 const ops = {
-  /// 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'.
-  async webGpu() {
-    try {
-      const adapter = await self.navigator.gpu?.requestAdapter();
-      if (!adapter) return 'none';
-      const info = adapter.info ?? {};
-      const software = info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.device}`);
-      return software ? 'software' : 'hardware';
-    } catch {
-      return 'none';
-    }
-  },
   setBackend: (name) => vit.setBackend(name),
   beginWeights: (name, size) => vit.beginWeights(name, size),
   pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),

@@ -4,6 +4,11 @@
 
 mod finetune;
 
+/// `initThreadPool(n)`: starts the rayon pool (Web Workers sharing this module's memory) that
+/// the threaded build's CPU kernels run on. The page calls it once, before anything else.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -204,6 +209,16 @@ pub async fn warm_up() -> Result<f64, JsError> {
     let c = classifier()?;
     let blank = vec![0.0; c.config.num_channels * c.config.image_size * c.config.image_size];
     let start = now_ms();
+    // V8 runs new wasm code in its baseline tier and recompiles a function once it has run
+    // enough; a pool thread's long-running kernels took ~10 forward passes to get there, twice as
+    // slow as one thread until then. Many small parallel matmuls get them there in ~1 s.
+    #[cfg(feature = "threads")]
+    {
+        let a = burn::tensor::Tensor::<2>::ones([256, 256], &c.device);
+        for _ in 0..2000 {
+            a.clone().matmul(a.clone()).into_data();
+        }
+    }
     c.logits_with_attention(&[blank]).await.map_err(js_err)?;
     Ok(now_ms() - start)
 }

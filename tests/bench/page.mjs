@@ -1,16 +1,19 @@
 // Times ViT-B/16 in the page, as a user gets it: headless Chromium, the README's server, the
 // model read from its server folder, one image classified repeatedly on each backend.
-//   node tests/bench/page.mjs DIR [--backends flex,ndarray] [--runs 6] [--json out.json]
+//   node tests/bench/page.mjs DIR [--backends flex,ndarray] [--threads 1,2] [--runs 6] [--json out.json]
+// More than one thread is flex on the threaded build (ndarray stays on one).
 // DIR holds model.safetensors (+ configs), e.g. from tests/fixtures/generate.py --full DIR.
 import { image, openPage } from '../e2e/harness.mjs';
 import { opt, ready, runBench } from './bench.mjs';
 
 const backends = opt('backends', 'flex,ndarray').split(',');
 const runs = Number(opt('runs', 6));
+const threads = opt('threads', '1,2').split(',').map(Number);
+const items = backends.flatMap((backend) => (backend === 'flex' ? threads : [1]).map((n) => ({ backend, threads: n })));
 
 // WebGPU here is SwiftShader, a CPU emulation: timings need a real GPU, so the CPU backends only.
-await runBench({ items: backends, webgpu: backends.includes('wgpu') }, async (browser, url, backend) => {
-  const { page, logs } = await openPage(browser, url, 600_000);
+await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url, { backend, threads: n }) => {
+  const { page, logs } = await openPage(browser, `${url}?threads=${n}`, 600_000);
   await ready(page, logs);
   // Wasm memory never shrinks, so right after the load it is the load's peak.
   const wasmMemoryMb = Number(await page.locator('#model-info').getAttribute('data-wasm-memory')) / 1e6;
@@ -27,5 +30,5 @@ await runBench({ items: backends, webgpu: backends.includes('wgpu') }, async (br
   }
   const warm = times.slice(1).sort((a, b) => a - b);
   await page.close();
-  return { backend, first_ms: times[0], warm_median_ms: warm[Math.floor(warm.length / 2)], warm_min_ms: warm[0], switch_and_warm_up_ms: switchMs, wasm_memory_after_load_mb: Math.round(wasmMemoryMb) };
+  return { backend, threads: n, first_ms: times[0], warm_median_ms: warm[Math.floor(warm.length / 2)], warm_min_ms: warm[0], switch_and_warm_up_ms: switchMs, wasm_memory_after_load_mb: Math.round(wasmMemoryMb) };
 });
