@@ -15,13 +15,7 @@ rustup component list --toolchain "$nightly" --installed 2>/dev/null | grep -q '
   && rustup target list --toolchain "$nightly" --installed | grep -qx wasm32-unknown-unknown \
   || rustup toolchain install "$nightly" --profile minimal --component rust-src --target wasm32-unknown-unknown
 
-wasm-pack --version 2>/dev/null | grep -q ' 0.15.1$' || cargo install # The threaded wasm build's nightly (pinned in www/build.sh), with the std sources it rebuilds.
-nightly=$(sed -n 's/^NIGHTLY=\([^ ]*\).*/\1/p' www/build.sh)
-rustup component list --toolchain "$nightly" --installed 2>/dev/null | grep -q '^rust-src' \
-  && rustup target list --toolchain "$nightly" --installed | grep -qx wasm32-unknown-unknown \
-  || rustup toolchain install "$nightly" --profile minimal --component rust-src --target wasm32-unknown-unknown
-
-wasm-pack --version 0.15.1 --locked
+wasm-pack --version 2>/dev/null | grep -q ' 0.15.1$' || cargo install wasm-pack --version 0.15.1 --locked
 
 # The CLI must match the wasm-bindgen crate in Cargo.lock exactly. Not --locked: its own
 # lockfile pins a crate version the registry no longer serves.
