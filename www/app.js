@@ -117,11 +117,11 @@ async function warmUp() {
   await call('warmUp');
 }
 
-/// Replaces the worker by a fresh one with the build `backendName` needs, and sends it the model
-/// and the fine-tuning data again. Calls still waiting on the old worker fail. A threaded build
+/// Replaces the worker (or starts the first) by a fresh one with the build `backendName` needs,
+/// and sends it the model and the fine-tuning data again. Calls still waiting on the old worker fail. A threaded build
 /// that cannot start (an old browser, a missing build) leaves the CPU on one thread.
 async function replaceWorker(backendName) {
-  worker.terminate();
+  worker?.terminate();
   for (const { reject } of pending.values()) reject(new Error('the model worker was replaced'));
   pending.clear();
   startWorker(buildFor(backendName));
@@ -415,7 +415,6 @@ async function useModelFiles(files) {
 
 async function main() {
   gpu = await webGpu();
-  startWorker(buildFor(gpu === 'hardware' ? 'wgpu' : 'flex'));
   finetune = setupFinetune({
     call,
     cancel: () => worker.postMessage({ cancel: true }),

@@ -3,7 +3,7 @@
 import * as featureStore from './feature_store.js';
 
 // Which build this worker runs (app.js picks): 'threads', flex on a pool of Web Workers (one per
-// core unless capped) for a cross-origin-isolated page; 'single', every backend, WebGPU included, one thread.
+// core unless capped) for a cross-origin-isolated page; 'single', every backend, one thread.
 const params = new URL(self.location.href).searchParams;
 const build = params.get('build');
 let vit;

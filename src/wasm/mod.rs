@@ -211,7 +211,7 @@ pub async fn warm_up() -> Result<f64, JsError> {
     let start = now_ms();
     // V8 runs new wasm code in its baseline tier and recompiles a function once it has run
     // enough; a pool thread's long-running kernels took ~10 forward passes to get there, twice as
-    // slow as one thread until then. Many small parallel matmuls get them there in ~1 s.
+    // slow as one thread until then. Many small parallel matmuls get them there in half a second.
     #[cfg(feature = "threads")]
     {
         let a = burn::tensor::Tensor::<2>::ones([256, 256], &c.device);
