@@ -1,8 +1,8 @@
 //! Multi-head self-attention, with one fused `qkv` projection as in the paper's Eq. 5–8.
 
+use crate::activation::softmax_last;
 use burn::nn::Linear;
 use burn::prelude::*;
-use crate::activation::softmax_last;
 
 #[derive(Module, Debug)]
 pub struct Attention {

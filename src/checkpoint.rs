@@ -26,16 +26,24 @@ pub struct ModelFiles<'a> {
 }
 
 /// Reads the weights and configs and builds the model on `device`.
-///
-/// Tensors are converted one at a time, so besides the file bytes at most one tensor's copy
-/// is alive until it is handed to the device.
 pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, ViTConfig), LoadError> {
-    let file = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
-    let names = Names::detect(&file)?;
-    let shapes = names.shapes(&file)?;
-    let config = resolve_config(names.layout, &shapes, files.config, files.preprocessor)?;
+    let weights = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
+    load_vit_from(weights, files.config, files.preprocessor, device)
+}
+
+/// As [`load_vit`], from weights already read (the page reads them as they stream in). Each
+/// tensor moves from the file into the model, so the two never hold all the weights at once.
+pub fn load_vit_from(
+    weights: SafetensorsFile,
+    config: Option<NamedBytes>,
+    preprocessor: Option<NamedBytes>,
+    device: &Device,
+) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+    let names = Names::detect(&weights)?;
+    let shapes = names.shapes(&weights)?;
+    let config = resolve_config(names.layout, &shapes, config, preprocessor)?;
     let model = Loader {
-        file: &file,
+        file: weights,
         names: &names,
         config: &config,
         device,
@@ -189,7 +197,7 @@ impl Names {
 
 /// Builds modules from the file, checking every tensor's shape against the config.
 struct Loader<'a> {
-    file: &'a SafetensorsFile<'a>,
+    file: SafetensorsFile,
     names: &'a Names,
     config: &'a ViTConfig,
     device: &'a Device,
@@ -197,33 +205,33 @@ struct Loader<'a> {
 
 impl Loader<'_> {
     /// Values in PyTorch's layout; `shape` is the shape of one part when HF fuses three.
-    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+    fn values(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
         match self.names.source(name) {
-            Source::One(n) => self.file.read(&n, shape),
+            Source::One(n) => self.file.take(&n, shape),
             Source::Fused(parts) => {
                 // Each part's shape is checked as it is read, before anything is sized by it.
                 let parts = parts
                     .iter()
-                    .map(|part| self.file.read(part, shape))
+                    .map(|part| self.file.take(part, shape))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(parts.concat())
             }
         }
     }
 
-    fn tensor<const D: usize>(&self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, LoadError> {
+    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, LoadError> {
         let values = self.values(name, &shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
     }
 
     /// A PyTorch Linear from the file. For HF's fused qkv, `d_out` is one part's width.
-    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
+    fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
         let weight = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
         let bias = self.values(&format!("{name}.bias"), &[d_out])?;
         Ok(linear_from_pytorch(&weight, &bias, d_in, self.device))
     }
 
-    fn layer_norm(&self, name: &str) -> Result<LayerNorm, LoadError> {
+    fn layer_norm(&mut self, name: &str) -> Result<LayerNorm, LoadError> {
         let d = self.config.hidden_size;
         let mut norm = LayerNormConfig::new(d)
             .with_epsilon(self.config.layer_norm_eps)
@@ -233,7 +241,7 @@ impl Loader<'_> {
         Ok(norm)
     }
 
-    fn block(&self, i: usize) -> Result<Block, LoadError> {
+    fn block(&mut self, i: usize) -> Result<Block, LoadError> {
         let c = self.config;
         let (d, m) = (c.hidden_size, c.mlp_size);
         let p = format!("blocks.{i}");
@@ -257,7 +265,7 @@ impl Loader<'_> {
         })
     }
 
-    fn vit(&self) -> Result<VisionTransformer, LoadError> {
+    fn vit(mut self) -> Result<VisionTransformer, LoadError> {
         let c = self.config;
         let (d, p) = (c.hidden_size, c.patch_size);
         let patch_embed = PatchEmbedding {
@@ -279,12 +287,7 @@ impl Loader<'_> {
 /// A Linear from PyTorch's layout (`weight [out, in]`, `bias [out]`) to Burn's (`[in, out]`).
 pub fn linear_from_pytorch(weight: &[f32], bias: &[f32], d_in: usize, device: &Device) -> Linear {
     let d_out = bias.len();
-    let mut transposed = vec![0.0; weight.len()];
-    for (r, row) in weight.chunks_exact(d_in).enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            transposed[c * d_out + r] = *v;
-        }
-    }
+    let transposed = transpose(weight, d_out, d_in);
     Linear {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(transposed, [d_in, d_out]), device)),
         bias: Some(Param::from_tensor(Tensor::from_data(
@@ -292,4 +295,21 @@ pub fn linear_from_pytorch(weight: &[f32], bias: &[f32], d_in: usize, device: &D
             device,
         ))),
     }
+}
+
+/// A row-major `[rows, cols]` matrix transposed, tile by tile so that reads and writes both stay in
+/// cache: column by column, ViT-B/16's weights took 0.34 s of a load in the browser.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0.0; m.len()];
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    out
 }

@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::attention_rollout::attention_rollout;
+use crate::attention_rollout::AttentionRollout;
 use crate::backend::BackendKind;
 use crate::checkpoint::{ModelFiles, load_vit};
 use crate::cifar::SIDE;
@@ -82,20 +82,23 @@ impl Classifier {
 
     /// Logits and the attention rollout over the patch grid (row-major), one row per image.
     pub async fn logits_with_attention(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), VitError> {
-        let (out, rollout) = on_pool(|| {
-            let out = self.model.forward_with_attention(self.batch(images));
-            let rollout = attention_rollout(&out.attention);
-            (out, rollout)
+        let (logits, rollout) = on_pool(|| {
+            let mut rollout = AttentionRollout::default();
+            let logits = self
+                .model
+                .forward_with_attention(self.batch(images), |w| rollout.add(w));
+            (logits, rollout.finish())
         });
-        Ok((
-            rows(out.logits, self.backend).await?,
-            rows(rollout, self.backend).await?,
-        ))
+        Ok((rows(logits, self.backend).await?, rows(rollout, self.backend).await?))
     }
 
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(on_pool(|| self.model.forward_features(self.batch(images))), self.backend).await
+        rows(
+            on_pool(|| self.model.forward_features(self.batch(images))),
+            self.backend,
+        )
+        .await
     }
 
     /// The `k` most probable labels for one row of logits.

@@ -8,6 +8,8 @@ use thiserror::Error;
 pub enum LoadError {
     #[error("{file}: the file is empty")]
     Empty { file: String },
+    #[error("{file}: too large for this browser tab's memory (wasm32 holds about 4 GB)")]
+    TooLarge { file: String },
     #[error("{file}: not a safetensors file ({reason})")]
     NotSafetensors { file: String, reason: String },
     #[error("{file}: the file is truncated or its header lies about tensor offsets ({reason})")]

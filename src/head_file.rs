@@ -42,14 +42,14 @@ pub async fn save_head(head: &Linear, labels: &[String], backend: BackendKind) -
 
 /// Reads a head saved by [`save_head`] for a backbone of width `hidden`.
 pub fn load_head(name: &str, bytes: &[u8], hidden: usize, device: &Device) -> Result<(Linear, Vec<String>), LoadError> {
-    let file = SafetensorsFile::parse(name, bytes)?;
+    let mut file = SafetensorsFile::parse(name, bytes)?;
     let shape = file.shape("head.weight")?;
     let classes = match shape.as_slice() {
         [c, h] if *h == hidden && *c > 0 => *c,
         _ => return Err(file.wrong_shape("head.weight", format!("[classes, {hidden}] for this model"), &shape)),
     };
-    let weight = file.read("head.weight", &[classes, hidden])?;
-    let bias = file.read("head.bias", &[classes])?;
+    let weight = file.take("head.weight", &[classes, hidden])?;
+    let bias = file.take("head.bias", &[classes])?;
     // A head from elsewhere may have no names; names that are there must fit the head.
     let labels = match file.metadata("labels") {
         None => (0..classes).map(|i| format!("LABEL_{i}")).collect(),

@@ -1,8 +1,8 @@
 //! The transformer block's two-layer perceptron with exact (erf) GELU.
 
+use crate::activation::gelu;
 use burn::nn::Linear;
 use burn::prelude::*;
-use crate::activation::gelu;
 
 #[derive(Module, Debug)]
 pub struct Mlp {

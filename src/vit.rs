@@ -20,35 +20,30 @@ pub struct VisionTransformer {
     pub head: Linear,
 }
 
-/// The output of [`VisionTransformer::forward_with_attention`].
-pub struct ForwardOutput {
-    /// `[batch, labels]`
-    pub logits: Tensor<2>,
-    /// One `[batch, heads, tokens, tokens]` tensor per block.
-    pub attention: Vec<Tensor<4>>,
-}
-
 impl VisionTransformer {
-    fn encode(&self, images: Tensor<4>, return_weights: bool) -> (Tensor<2>, Vec<Tensor<4>>) {
+    /// The class token after the final norm; `attention` sees each block's attention weights
+    /// `[batch, heads, tokens, tokens]` as they are made, when given.
+    fn encode(&self, images: Tensor<4>, mut attention: Option<&mut dyn FnMut(Tensor<4>)>) -> Tensor<2> {
         let patches = self.patch_embed.forward(images);
         let [batch, _, hidden] = patches.dims();
         let cls = self.cls_token.val().expand([batch, 1, hidden]);
         let mut x = Tensor::cat(vec![cls, patches], 1) + self.pos_embed.val();
-        let mut attention = Vec::new();
         for block in &self.blocks {
-            let (next, weights) = block.forward(x, return_weights);
+            let (next, weights) = block.forward(x, attention.is_some());
             x = next;
-            attention.extend(weights);
+            if let (Some(each), Some(weights)) = (attention.as_mut(), weights) {
+                each(weights);
+            }
         }
         // Only the class token is normalised and read out.
         let cls = x.narrow(1, 0, 1).reshape([batch, hidden]);
-        (self.norm.forward(cls), attention)
+        self.norm.forward(cls)
     }
 
     /// The class-token feature after the final norm: `[batch, channels, size, size]` →
     /// `[batch, hidden]`. Fine-tuning trains a new head on these.
     pub fn forward_features(&self, images: Tensor<4>) -> Tensor<2> {
-        self.encode(images, false).0
+        self.encode(images, None)
     }
 
     /// Logits `[batch, labels]`.
@@ -56,12 +51,9 @@ impl VisionTransformer {
         self.head.forward(self.forward_features(images))
     }
 
-    /// Logits and every block's attention weights.
-    pub fn forward_with_attention(&self, images: Tensor<4>) -> ForwardOutput {
-        let (features, attention) = self.encode(images, true);
-        ForwardOutput {
-            logits: self.head.forward(features),
-            attention,
-        }
+    /// Logits, handing each block's attention weights `[batch, heads, tokens, tokens]` to
+    /// `attention` in order as the pass makes them.
+    pub fn forward_with_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
+        self.head.forward(self.encode(images, Some(&mut attention)))
     }
 }

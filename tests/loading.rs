@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use common::{Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS, max_abs_diff};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 use vit_wasm::backend::BackendKind;
-use vit_wasm::checkpoint::{ModelFiles, load_vit};
+use vit_wasm::checkpoint::{ModelFiles, load_vit, load_vit_from};
 use vit_wasm::config::{Interpolation, NamedBytes};
 use vit_wasm::error::LoadError;
 use vit_wasm::imagenet::IMAGENET_LABELS;
+use vit_wasm::safetensors_file::SafetensorsReader;
 
 fn load(
     weights: &[u8],
@@ -120,6 +121,52 @@ fn both_layouts_hold_the_same_weights() {
             .unwrap()
     };
     assert_eq!(max_abs_diff(&qkv(&hf), &qkv(&timm)), 0.0);
+}
+
+#[test]
+fn weights_read_in_chunks_give_the_same_model() {
+    let device = burn::prelude::Device::flex();
+    let (whole, c) = load_vit(Fixture::Hf.files(), &device).unwrap();
+    let (side, channels) = (c.image_size, c.num_channels);
+    let n = channels * side * side;
+    let pixels: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let logits = |m: &vit_wasm::vit::VisionTransformer| {
+        let x = burn::prelude::Tensor::<4>::from_data(
+            burn::prelude::TensorData::new(pixels.clone(), [1, channels, side, side]),
+            &device,
+        );
+        m.forward(x).into_data().try_to_vec::<f32>().unwrap()
+    };
+    let want = logits(&whole);
+    // Chunk sizes that split the length prefix, the header and tensors at every kind of place.
+    for size in [1, 5, 8, 333, 4096, HF_WEIGHTS.len()] {
+        let mut reader = SafetensorsReader::new("model.safetensors");
+        for chunk in HF_WEIGHTS.chunks(size) {
+            reader.push(chunk).unwrap();
+        }
+        let config = Some(NamedBytes {
+            name: "config.json",
+            bytes: HF_CONFIG,
+        });
+        let (model, _) = load_vit_from(reader.finish().unwrap(), config, None, &device).unwrap();
+        assert_eq!(max_abs_diff(&logits(&model), &want), 0.0, "chunks of {size} bytes");
+    }
+}
+
+#[test]
+fn a_stream_longer_or_shorter_than_its_header_says_is_refused() {
+    let mut reader = SafetensorsReader::new("model.safetensors");
+    reader.push(HF_WEIGHTS).unwrap();
+    let e = reader.push(b"x").unwrap_err();
+    assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
+    assert!(e.to_string().starts_with("model.safetensors: "), "{e}");
+
+    let mut reader = SafetensorsReader::new("model.safetensors");
+    for chunk in HF_WEIGHTS[..HF_WEIGHTS.len() - 1].chunks(1000) {
+        reader.push(chunk).unwrap();
+    }
+    let e = reader.finish().err().unwrap();
+    assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
 }
 
 fn err(weights: &[u8]) -> LoadError {

@@ -14,12 +14,16 @@ let nextId = 0;
 const pending = new Map();
 const listeners = new Map(); // event name -> handler
 
-// Two builds of the model (see www/build.sh): 'threads' runs flex on a pool of Web Workers, one
-// per core, and needs shared memory, i.e. a cross-origin-isolated page; 'single' has every
-// backend, WebGPU included, on one thread. WebGPU needs no CPU threads.
+// Builds of the model (see www/build.sh): 'threads' runs flex on a pool of Web Workers, one per
+// core, and needs shared memory, i.e. a cross-origin-isolated page; 'threads-relaxed' is the same
+// with fused multiply-adds, for browsers with relaxed SIMD; 'single' has every backend, WebGPU
+// included, on one thread. WebGPU needs no CPU threads.
 // `?threads=N` caps the CPU threads (1: the single-threaded build), e.g. for benchmarks.
 const threads = Math.min(Number(new URLSearchParams(location.search).get('threads')) || Infinity, navigator.hardwareConcurrency);
-let cpuBuild = self.crossOriginIsolated && threads > 1 ? 'threads' : 'single';
+// A module whose one function is an f32x4.relaxed_madd: valid only where relaxed SIMD is.
+const RELAXED_SIMD_PROBE = [0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11];
+const threadsBuild = WebAssembly.validate(new Uint8Array(RELAXED_SIMD_PROBE)) ? 'threads-relaxed' : 'threads';
+let cpuBuild = self.crossOriginIsolated && threads > 1 ? threadsBuild : 'single';
 const buildFor = (backendName) => (backendName === 'wgpu' ? 'single' : cpuBuild);
 let build;
 
@@ -128,7 +132,7 @@ async function replaceWorker(backendName) {
   try {
     backend = await call('setBackend', [backendName]);
   } catch (e) {
-    if (build !== 'threads') throw e;
+    if (build === 'single') throw e;
     console.warn(`the threaded build did not start (${e.message}); the CPU runs on one thread`);
     cpuBuild = 'single';
     return replaceWorker(backendName);
@@ -150,18 +154,40 @@ async function recover(reason) {
 /// never holds the whole file. weights.open() gives { body: ReadableStream, size, label, stored? }.
 async function sendWeights(weights) {
   const { body, size, label, stored } = await weights.open();
-  await call('beginWeights', [weights.name, size]);
+  await call('beginWeights', [weights.name]);
   const reader = body.getReader();
   let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    // Counted before the transfer, which detaches the chunk.
-    received += value.byteLength;
-    const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
-    const chunk = whole ? value.buffer : value.slice().buffer;
-    await call('pushWeights', [chunk], [chunk]);
-    if (size) progress(received / size, `${label}: ${mb(received)} of ${mb(size)} (${((received / size) * 100).toFixed(0)}%)`);
+  // Sent 4 MB at a time, the next gathered while the worker converts the last: awaiting the
+  // worker on each of a fetch's chunks (64 to 640 KB) left both sides idle half the time.
+  let parts = [];
+  let partsBytes = 0;
+  let inFlight = null;
+  const flush = async () => {
+    const whole = parts.length === 1 && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength;
+    const chunk = whole ? parts[0] : new Uint8Array(partsBytes);
+    if (!whole) parts.reduce((offset, part) => (chunk.set(part, offset), offset + part.byteLength), 0);
+    parts = [];
+    partsBytes = 0;
+    await inFlight;
+    inFlight = call('pushWeights', [chunk.buffer], [chunk.buffer]);
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+      parts.push(value);
+      partsBytes += value.byteLength;
+      if (partsBytes >= 4 << 20) await flush();
+      if (size) progress(received / size, `${label}: ${mb(received)} of ${mb(size)} (${((received / size) * 100).toFixed(0)}%)`);
+    }
+    if (partsBytes) await flush();
+    await inFlight;
+  } catch (e) {
+    // A file the worker has refused is not read to its end.
+    reader.cancel().catch(() => {});
+    inFlight?.catch(() => {});
+    throw e;
   }
   progress(null);
   await stored;
@@ -174,18 +200,22 @@ async function loadModel(files, source) {
   pageError(null);
   try {
     const { weights, config, preprocessor } = files;
+    const start = performance.now();
     await sendWeights(weights);
     setStatus('loading model…');
     const transfer = [config, preprocessor].filter(Boolean);
     const info = await call('loadModel', [config ?? null, preprocessor ?? null], transfer);
+    const seconds = (performance.now() - start) / 1000;
     modelLoaded = true;
     lastModel = source;
     finetune.modelLoaded(info);
     $('model-info').dataset.wasmMemory = info.wasmMemoryBytes;
+    $('model-info').dataset.loadMs = Math.round(seconds * 1000);
     $('model-info').textContent =
       `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
       `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
       `${info.numLabels} labels, ${count(info.parameters)} parameters.` +
+      ` Loaded in ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}.` +
       (source.note ? ` ${source.note}` : '');
     await warmUp();
   } catch (e) {
@@ -321,8 +351,10 @@ function showResult(el, result) {
       return li;
     }),
   );
-  const onThreads = result.backend !== 'wgpu' && build === 'threads' ? `, ${threads} threads` : '';
-  el.querySelector('.meta').textContent = `${result.milliseconds.toFixed(1)} ms on ${result.backend}${onThreads}`;
+  const onThreads = result.backend !== 'wgpu' && build !== 'single' ? `, ${threads} threads` : '';
+  const { milliseconds: ms, batch } = result;
+  const pass = batch > 1 ? ` (${batch} images in one ${ms.toFixed(0)} ms pass)` : '';
+  el.querySelector('.meta').textContent = `${(ms / batch).toFixed(1)} ms on ${result.backend}${onThreads}${pass}`;
   drawOverlay(el);
 }
 
@@ -337,32 +369,36 @@ function showCardError(el, message) {
   el.querySelector('.body').append(p);
 }
 
+/// Images per forward pass: a batch shares each weight matrix's trip through the cache (CPU) and
+/// each kernel launch (WebGPU).
+const BATCH = 8;
+
 function classifyFiles(files) {
-  for (const file of files) {
-    const el = card(file);
+  for (let i = 0; i < files.length; i += BATCH) {
+    const group = files.slice(i, i + BATCH).map((file) => ({ file, el: card(file) }));
     busy++;
     imageQueue = imageQueue.then(async () => {
-      setStatus(`classifying ${file.name}…`);
-      el.querySelector('.meta').textContent = 'classifying…';
+      setStatus(group.length === 1 ? `classifying ${group[0].file.name}…` : `classifying ${group.length} images…`);
+      for (const { el } of group) el.querySelector('.meta').textContent = 'classifying…';
       const classify = async () => {
-        const bytes = await file.arrayBuffer();
-        return call('classify', [file.name, bytes, TOP_K], [bytes]);
+        const buffers = await Promise.all(group.map(({ file }) => file.arrayBuffer()));
+        return call('classify', [group.map(({ file }) => file.name), buffers, TOP_K], buffers);
       };
       try {
         if (!modelLoaded) throw new Error('load a model first');
-        let result;
+        let results;
         try {
-          result = await classify();
+          results = await classify();
         } catch (e) {
           // A lost or failing GPU: carry on on the CPU rather than failing every image after it.
           if (backend !== 'wgpu' || e.fatal || !/the wgpu backend failed/.test(e.message)) throw e;
           await chooseBackend('flex');
           pageError(`WebGPU failed (${e.message}). Switched to the CPU backend.`);
-          result = await classify();
+          results = await classify();
         }
-        showResult(el, result);
+        results.forEach((r, j) => (r.error ? showCardError(group[j].el, r.error) : showResult(group[j].el, r)));
       } catch (e) {
-        showCardError(el, e.message);
+        for (const { el } of group) showCardError(el, e.message);
         if (e.fatal) await recover('The model worker crashed');
       } finally {
         busy--;

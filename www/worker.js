@@ -2,15 +2,16 @@
 // is heard between batches of images. Events ({ event, ... }) report progress as work goes on.
 import * as featureStore from './feature_store.js';
 
-// Which build this worker runs (app.js picks): 'threads', flex on a pool of Web Workers (one per
-// core unless capped) for a cross-origin-isolated page; 'single', every backend, one thread.
+// Which build this worker runs (app.js picks): 'threads' or 'threads-relaxed', flex on a pool of
+// Web Workers (one per core unless capped) for a cross-origin-isolated page; 'single', every
+// backend, one thread.
 const params = new URL(self.location.href).searchParams;
 const build = params.get('build');
 let vit;
 const ready = (async () => {
-  const module = await import(build === 'threads' ? './pkg-threads/vit_wasm.js' : './pkg/vit_wasm.js');
+  const module = await import(build === 'single' ? './pkg/vit_wasm.js' : `./pkg-${build}/vit_wasm.js`);
   await module.default();
-  if (build === 'threads') await module.initThreadPool(Number(params.get('threads')));
+  if (build !== 'single') await module.initThreadPool(Number(params.get('threads')));
   vit = module;
 })();
 let queue = Promise.resolve();
@@ -57,7 +58,7 @@ function concat(a, b) {
 
 const ops = {
   setBackend: (name) => vit.setBackend(name),
-  beginWeights: (name, size) => vit.beginWeights(name, size),
+  beginWeights: (name) => vit.beginWeights(name),
   pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),
   loadModel(config, preprocessor) {
     inMemory.clear();
@@ -65,7 +66,7 @@ const ops = {
     return vit.loadModel(config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor));
   },
   warmUp: () => vit.warmUp(),
-  classify: (name, bytes, topK) => vit.classify(name, new Uint8Array(bytes), topK),
+  classify: (names, files, topK) => vit.classify(names, files.map((bytes) => new Uint8Array(bytes)), topK),
 
   cifarAdd: (split, name, bytes) => vit.cifarAdd(split, name, new Uint8Array(bytes)),
   cifarClear: (split) => vit.cifarClear(split),

@@ -81,9 +81,8 @@ impl TrainedHead {
     }
 }
 
-/// A 128-bit hash of some bytes, as hex: what cached features are keyed by.
-pub(super) fn fingerprint<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut hasher = Xxh3::new();
+/// A 128-bit hash of some bytes, as hex, continuing `hasher`: what cached features are keyed by.
+pub(super) fn fingerprint<'a>(mut hasher: Xxh3, parts: impl IntoIterator<Item = &'a [u8]>) -> String {
     for part in parts {
         hasher.update(&(part.len() as u64).to_le_bytes());
         hasher.update(part);
@@ -117,7 +116,7 @@ fn summary(data: &Data) -> Result<JsValue, JsError> {
             images: batch.len(),
             files: data.files[split as usize].clone(),
             per_class,
-            fingerprint: fingerprint([&batch.labels[..], &batch.pixels[..]]),
+            fingerprint: fingerprint(Xxh3::new(), [&batch.labels[..], &batch.pixels[..]]),
         }
     };
     let summary = DataSummary {

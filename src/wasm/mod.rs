@@ -17,19 +17,21 @@ use burn::prelude::Device;
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::backend::BackendKind;
-use crate::checkpoint::ModelFiles;
+use crate::checkpoint::load_vit_from;
 use crate::classifier::{Classifier, Prediction};
 use crate::config::NamedBytes;
+use crate::safetensors_file::SafetensorsReader;
 
 #[derive(Default)]
 struct State {
     current: Option<(BackendKind, Device)>,
     /// The loaded model, with its own head.
     classifier: Option<Rc<Classifier>>,
-    /// A weights file arriving chunk by chunk, with its name (see `beginWeights`).
-    incoming: Option<(String, Vec<u8>)>,
+    /// A weights file arriving chunk by chunk (see `beginWeights`), and its hash so far.
+    incoming: Option<(SafetensorsReader, Xxh3)>,
     data: finetune::Data,
     /// A head trained or imported for the loaded model, and whether images are classified with it.
     trained: Option<finetune::TrainedHead>,
@@ -109,33 +111,30 @@ struct ModelInfo {
     fingerprint: String,
 }
 
-/// Starts receiving a weights file of `len` bytes (0 if unknown). The page streams the file
-/// straight into wasm memory with `pushWeights`, so no full copy of it ever exists in JavaScript:
-/// loading peaks at the file plus its tensors.
+/// Starts receiving a weights file. The page streams the file into wasm memory with
+/// `pushWeights`, and each tensor is converted as soon as its bytes are in, the bytes dropped: no
+/// copy of the whole file ever exists, in JavaScript or here, so loading peaks near the size of
+/// the tensors.
 #[wasm_bindgen(js_name = beginWeights)]
-pub fn begin_weights(name: String, len: usize) -> Result<(), JsError> {
-    let mut buffer = Vec::new();
-    buffer.try_reserve_exact(len).map_err(|_| too_large(&name))?;
-    STATE.with_borrow_mut(|s| s.incoming = Some((name, buffer)));
-    Ok(())
+pub fn begin_weights(name: String) {
+    STATE.with_borrow_mut(|s| s.incoming = Some((SafetensorsReader::new(&name), Xxh3::new())));
 }
 
+/// The next chunk of the weights file. A chunk the file cannot have (a bad header, more bytes
+/// than it declares) is an error, and the file is dropped.
 #[wasm_bindgen(js_name = pushWeights)]
 pub fn push_weights(chunk: &[u8]) -> Result<(), JsError> {
-    STATE.with_borrow_mut(|s| match &mut s.incoming {
-        Some((name, buffer)) => {
-            buffer.try_reserve(chunk.len()).map_err(|_| too_large(name))?;
-            buffer.extend_from_slice(chunk);
-            Ok(())
-        }
-        None => Err(JsError::new("no weights file is being received")),
+    STATE.with_borrow_mut(|s| {
+        let (reader, hash) = s
+            .incoming
+            .as_mut()
+            .ok_or_else(|| JsError::new("no weights file is being received"))?;
+        hash.update(chunk);
+        reader.push(chunk).map_err(|e| {
+            s.incoming = None;
+            js_err(e)
+        })
     })
-}
-
-fn too_large(name: &str) -> JsError {
-    JsError::new(&format!(
-        "{name}: too large for this browser tab's memory (wasm32 holds about 4 GB)"
-    ))
 }
 
 /// The size of wasm memory, which never shrinks: after a load, the peak that load reached.
@@ -148,38 +147,40 @@ pub fn wasm_memory_bytes() -> f64 {
         .byte_length() as f64
 }
 
-/// Loads a model from the weights received since `beginWeights` and the optional configs. The
-/// weights' bytes are freed once the tensors exist. Replaces the current model only once the new
-/// one has loaded, so a bad file leaves the page with the model it had.
+/// Loads a model from the weights received since `beginWeights` and the optional configs: the
+/// tensors read so far move into the model. Replaces the current model only once the new one has
+/// loaded, so a bad file leaves the page with the model it had.
 #[wasm_bindgen(js_name = loadModel)]
 pub fn load_model(config: Option<Vec<u8>>, preprocessor: Option<Vec<u8>>) -> Result<JsValue, JsError> {
     let (kind, device) = STATE
         .with_borrow(|s| s.current.clone())
         .ok_or_else(|| JsError::new("no backend is set"))?;
-    let (weights_name, weights) = STATE
+    let (reader, weights_hash) = STATE
         .with_borrow_mut(|s| s.incoming.take())
         .ok_or_else(|| JsError::new("no weights file was received"))?;
-    let files = ModelFiles {
-        weights: NamedBytes {
-            name: &weights_name,
-            bytes: &weights,
-        },
-        config: config.as_deref().map(|bytes| NamedBytes {
+    let (model, model_config) = load_vit_from(
+        reader.finish().map_err(js_err)?,
+        config.as_deref().map(|bytes| NamedBytes {
             name: "config.json",
             bytes,
         }),
-        preprocessor: preprocessor.as_deref().map(|bytes| NamedBytes {
+        preprocessor.as_deref().map(|bytes| NamedBytes {
             name: "preprocessor_config.json",
             bytes,
         }),
+        &device,
+    )
+    .map_err(js_err)?;
+    let classifier = Classifier {
+        model,
+        config: model_config,
+        backend: kind,
+        device,
     };
-    let classifier = Classifier::load(files, kind, &device).map_err(js_err)?;
     let fingerprint = finetune::fingerprint(
-        [Some(&weights[..]), config.as_deref(), preprocessor.as_deref()]
-            .into_iter()
-            .flatten(),
+        weights_hash,
+        [config.as_deref(), preprocessor.as_deref()].into_iter().flatten(),
     );
-    drop(weights);
     let c = &classifier.config;
     let info = ModelInfo {
         image_size: c.image_size,
@@ -227,28 +228,63 @@ pub async fn warm_up() -> Result<f64, JsError> {
 #[serde(rename_all = "camelCase")]
 struct Classification {
     top_k: Vec<Prediction>,
+    /// The forward pass that classified this image and the rest of its batch.
     milliseconds: f64,
+    /// Images in that pass.
+    batch: usize,
     backend: &'static str,
     /// Attention rollout over the patch grid, row-major, `grid` x `grid`.
     attention: Vec<f32>,
     grid: usize,
 }
 
-/// Classifies one image file's bytes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Classified {
+    Done(Classification),
+    Failed { error: String },
+}
+
+/// Classifies image files (`names[i]`'s bytes are `files[i]`) in one forward pass. One entry per
+/// file, in order: its classification, or `{ error }` naming the file if it is not an image this
+/// app reads; the others are classified all the same.
 #[wasm_bindgen]
-pub async fn classify(name: String, bytes: Vec<u8>, top_k: usize) -> Result<JsValue, JsError> {
+pub async fn classify(names: Vec<String>, files: Vec<js_sys::Uint8Array>, top_k: usize) -> Result<JsValue, JsError> {
+    if names.len() != files.len() {
+        return Err(JsError::new("classify: one name per file"));
+    }
     let c = chosen_classifier()?;
-    let pixels = c.pixels(&name, &bytes).map_err(js_err)?;
-    drop(bytes);
+    let mut pixels = Vec::new();
+    // Per file, its row in the batch or why it has none.
+    let rows: Vec<Result<usize, String>> = names
+        .iter()
+        .zip(files)
+        .map(|(name, bytes)| {
+            let image = c.pixels(name, &bytes.to_vec()).map_err(|e| e.to_string())?;
+            pixels.push(image);
+            Ok(pixels.len() - 1)
+        })
+        .collect();
     let start = now_ms();
-    let (logits, rollout) = c.logits_with_attention(&[pixels]).await.map_err(js_err)?;
-    let milliseconds = now_ms() - start;
-    let result = Classification {
-        top_k: c.top_k(&logits[0], top_k.max(1)),
-        milliseconds,
-        backend: c.backend.name(),
-        attention: rollout.into_iter().next().unwrap_or_default(),
-        grid: c.config.grid_size(),
+    let (logits, mut rollout) = if pixels.is_empty() {
+        Default::default()
+    } else {
+        c.logits_with_attention(&pixels).await.map_err(js_err)?
     };
-    Ok(serde_wasm_bindgen::to_value(&result)?)
+    let milliseconds = now_ms() - start;
+    let results: Vec<Classified> = rows
+        .into_iter()
+        .map(|row| match row {
+            Ok(i) => Classified::Done(Classification {
+                top_k: c.top_k(&logits[i], top_k.max(1)),
+                milliseconds,
+                batch: pixels.len(),
+                backend: c.backend.name(),
+                attention: std::mem::take(&mut rollout[i]),
+                grid: c.config.grid_size(),
+            }),
+            Err(error) => Classified::Failed { error },
+        })
+        .collect();
+    Ok(serde_wasm_bindgen::to_value(&results)?)
 }

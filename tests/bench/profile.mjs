@@ -12,11 +12,11 @@ const runs = Number(opt('runs', 4));
 await init({ module_or_path: readFileSync(join(ROOT, 'www', 'pkg', 'vit_wasm_bg.wasm')) });
 await vit.setBackend(opt('backend', 'flex'));
 const weights = readFileSync(join(modelDir, 'model.safetensors'));
-vit.beginWeights('model.safetensors', weights.length);
+vit.beginWeights('model.safetensors');
 vit.pushWeights(weights);
 vit.loadModel(readFileSync(join(modelDir, 'config.json')), readFileSync(join(modelDir, 'preprocessor_config.json')));
 const bytes = readFileSync(image('gradient.png'));
-await vit.classify('gradient.png', bytes, 5); // warm-up, not profiled
+await vit.classify(['gradient.png'], [bytes], 5); // warm-up, not profiled
 
 const session = new Session();
 session.connect();
@@ -24,7 +24,7 @@ await session.post('Profiler.enable');
 await session.post('Profiler.setSamplingInterval', { interval: 200 });
 await session.post('Profiler.start');
 let forwardMs = 0;
-for (let i = 0; i < runs; i++) forwardMs += (await vit.classify('gradient.png', bytes, 5)).milliseconds;
+for (let i = 0; i < runs; i++) forwardMs += (await vit.classify(['gradient.png'], [bytes], 5))[0].milliseconds;
 const { profile } = await session.post('Profiler.stop');
 
 const self = new Map();
