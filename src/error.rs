@@ -8,7 +8,7 @@ use thiserror::Error;
 pub enum LoadError {
     #[error("{file}: the file is empty")]
     Empty { file: String },
-    #[error("{file}: too large for this browser tab's memory (wasm32 holds about 4 GB)")]
+    #[error("{file}: too large for the memory it would load into (a browser tab's holds at most 4 GB)")]
     TooLarge { file: String },
     #[error("{file}: not a safetensors file ({reason})")]
     NotSafetensors { file: String, reason: String },

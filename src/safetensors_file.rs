@@ -26,15 +26,23 @@ pub struct SafetensorsFile {
 
 struct Stored {
     shape: Vec<usize>,
-    /// `None` once taken. A dtype this app cannot read is an error only if the tensor is used.
-    values: Option<Result<Vec<f32>, Dtype>>,
+    /// `None` once taken.
+    values: Option<Values>,
+}
+
+enum Values {
+    F32(Vec<f32>),
+    /// Any other dtype, as in the file: f16 and bf16 are widened only when taken (on WebGPU each
+    /// goes to the GPU at once, so the wasm memory never holds a half-precision file at twice its
+    /// size), and a dtype this app cannot read is an error only if the tensor is used.
+    Raw(Dtype, Vec<u8>),
 }
 
 /// A file arriving chunk by chunk.
 pub struct SafetensorsReader {
     name: String,
     received: usize,
-    /// The header while it arrives, then the part of the current tensor that has.
+    /// The header while it arrives, then what has arrived of the current tensor.
     pending: Vec<u8>,
     header: Option<Header>,
     tensors: HashMap<String, Stored>,
@@ -70,13 +78,9 @@ impl SafetensorsReader {
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Takes the file's next bytes, converting every tensor they complete.
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), LoadError> {
-        self.received += chunk.len();
+        self.received = self.received.saturating_add(chunk.len());
         while self.header.is_none() {
             let wanted = match self.header_len()? {
                 Some(n) => LEN_BYTES + n,
@@ -85,6 +89,10 @@ impl SafetensorsReader {
             let take = (wanted - self.pending.len()).min(chunk.len());
             self.pending.extend_from_slice(&chunk[..take]);
             chunk = &chunk[take..];
+            // Anything but JSON fails here, not after up to 100 MB of it.
+            if self.pending.get(LEN_BYTES).is_some_and(|&first| first != b'{') {
+                return Err(self.not_safetensors("its header is not a JSON object".into()));
+            }
             if self.pending.len() < wanted {
                 return Ok(());
             }
@@ -96,11 +104,11 @@ impl SafetensorsReader {
         let header = self.header.as_mut().expect("parsed above");
         while let Some((name, info)) = header.tensors.get(header.next) {
             let size = info.data_offsets.1 - info.data_offsets.0;
-            let bytes = if self.pending.is_empty() && chunk.len() >= size {
-                // The whole tensor is in this chunk: convert it straight from there.
+            let values = if self.pending.is_empty() && chunk.len() >= size {
+                // The whole tensor is in this chunk: converted straight from there.
                 let (bytes, rest) = chunk.split_at(size);
                 chunk = rest;
-                bytes
+                values(info.dtype, bytes, &self.name)?
             } else {
                 let take = (size - self.pending.len()).min(chunk.len());
                 if self.pending.capacity() < size {
@@ -114,24 +122,25 @@ impl SafetensorsReader {
                 if self.pending.len() < size {
                     return Ok(());
                 }
-                &self.pending
+                match info.dtype {
+                    Dtype::F32 => values(info.dtype, &std::mem::take(&mut self.pending), &self.name)?,
+                    // Kept as they came: the buffer itself is the value.
+                    dtype => Values::Raw(dtype, std::mem::take(&mut self.pending)),
+                }
             };
             let stored = Stored {
                 shape: info.shape.clone(),
-                values: Some(to_f32(info.dtype, bytes, &self.name)?),
+                values: Some(values),
             };
             self.tensors.insert(name.clone(), stored);
-            self.pending = Vec::new();
             header.next += 1;
         }
         if !chunk.is_empty() {
-            return Err(LoadError::Corrupt {
-                file: self.name.clone(),
-                reason: format!(
-                    "the file has {} bytes, more than the {} its header accounts for",
-                    self.received, header.file_len
-                ),
-            });
+            let reason = format!(
+                "the file has {} bytes, more than the {} its header accounts for",
+                self.received, header.file_len
+            );
+            return Err(self.corrupt(reason));
         }
         Ok(())
     }
@@ -142,8 +151,9 @@ impl SafetensorsReader {
             return Ok(None);
         };
         let n = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-        if n > MAX_HEADER as u64 {
-            return Err(self.not_safetensors(format!("a {n}-byte header is more than any real file has")));
+        // The smallest header is `{}`; a zero length would wait for nothing forever.
+        if !(2..=MAX_HEADER as u64).contains(&n) {
+            return Err(self.not_safetensors(format!("a {n}-byte header is not one a safetensors file has")));
         }
         Ok(Some(n as usize))
     }
@@ -155,16 +165,21 @@ impl SafetensorsReader {
         tensors.sort_by_key(|(_, info)| info.data_offsets);
         // The safetensors crate's checks: offsets tile the data exactly, sizes fit the shapes.
         let data_len = Metadata::new(None, tensors.clone())
-            .map_err(|e| LoadError::Corrupt {
-                file: self.name.clone(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| self.corrupt(e.to_string()))?
             .data_len();
+        // Widened to f32, the tensors must fit this machine's memory (wasm32: 4 GB).
+        let f32_bytes: u64 = tensors
+            .iter()
+            .map(|(_, info)| info.shape.iter().map(|&d| d as u64).product::<u64>().saturating_mul(4))
+            .fold(0, u64::saturating_add);
+        if f32_bytes > usize::MAX as u64 {
+            return Err(too_large(&self.name));
+        }
         Ok(Header {
             tensors,
             next: 0,
             metadata: raw.metadata.unwrap_or_default(),
-            file_len: self.pending.len() + data_len,
+            file_len: self.pending.len().saturating_add(data_len),
         })
     }
 
@@ -175,55 +190,61 @@ impl SafetensorsReader {
         }
     }
 
+    fn corrupt(&self, reason: String) -> LoadError {
+        LoadError::Corrupt {
+            file: self.name.clone(),
+            reason,
+        }
+    }
+
     /// The file, once all of it has arrived.
     pub fn finish(self) -> Result<SafetensorsFile, LoadError> {
-        let file = self.name;
         if self.received == 0 {
-            return Err(LoadError::Empty { file });
+            return Err(LoadError::Empty { file: self.name });
         }
-        let Some(header) = self.header else {
-            return Err(LoadError::Corrupt {
-                file,
-                reason: format!("its {}-byte file ends inside the header", self.received),
-            });
+        let Some(header) = &self.header else {
+            let reason = format!("the {}-byte file ends inside its header", self.received);
+            return Err(self.corrupt(reason));
         };
         if header.next < header.tensors.len() {
-            return Err(LoadError::Corrupt {
-                file,
-                reason: format!(
-                    "the header accounts for {} bytes, the file has {}",
-                    header.file_len, self.received
-                ),
-            });
+            let reason = format!(
+                "the header accounts for {} bytes, the file has {}",
+                header.file_len, self.received
+            );
+            return Err(self.corrupt(reason));
         }
         Ok(SafetensorsFile {
-            name: file,
+            metadata: header.metadata.clone(),
+            name: self.name,
             tensors: self.tensors,
-            metadata: header.metadata,
         })
     }
 }
 
-/// Little-endian values of a dtype this app reads (else the dtype); an error if memory ran out.
-fn to_f32(dtype: Dtype, bytes: &[u8], file: &str) -> Result<Result<Vec<f32>, Dtype>, LoadError> {
-    let width = match dtype {
-        Dtype::F32 => 4,
-        Dtype::F16 | Dtype::BF16 => 2,
-        other => return Ok(Err(other)),
-    };
-    let mut values = Vec::new();
-    values
-        .try_reserve_exact(bytes.len() / width)
+/// A tensor's bytes as stored: f32 converted now, the rest kept as they are.
+fn values(dtype: Dtype, bytes: &[u8], file: &str) -> Result<Values, LoadError> {
+    if dtype != Dtype::F32 {
+        let mut raw = Vec::new();
+        raw.try_reserve_exact(bytes.len()).map_err(|_| too_large(file))?;
+        raw.extend_from_slice(bytes);
+        return Ok(Values::Raw(dtype, raw));
+    }
+    Ok(Values::F32(widen(bytes, 4, file, |b| {
+        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    })?))
+}
+
+/// Little-endian values of `width` bytes each, converted by `f`; an error if memory ran out.
+fn widen(bytes: &[u8], width: usize, file: &str, f: impl Fn(&[u8]) -> f32) -> Result<Vec<f32>, LoadError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes.len() / width)
         .map_err(|_| too_large(file))?;
     // Filled through a zip of two slices, a loop LLVM vectorizes (an `extend` it did not).
-    values.resize(bytes.len() / width, 0.0);
-    let pairs = values.iter_mut().zip(bytes.chunks_exact(width));
-    match dtype {
-        Dtype::F32 => pairs.for_each(|(v, b)| *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Dtype::F16 => pairs.for_each(|(v, b)| *v = f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        _ => pairs.for_each(|(v, b)| *v = bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-    }
-    Ok(Ok(values))
+    out.resize(bytes.len() / width, 0.0);
+    out.iter_mut()
+        .zip(bytes.chunks_exact(width))
+        .for_each(|(v, b)| *v = f(b));
+    Ok(out)
 }
 
 fn too_large(file: &str) -> LoadError {
@@ -275,8 +296,14 @@ impl SafetensorsFile {
         }
         let stored = self.tensors.get_mut(name).expect("shape found it");
         match stored.values.take() {
-            Some(Ok(values)) => Ok(values),
-            Some(Err(dtype)) => Err(LoadError::UnsupportedDtype {
+            Some(Values::F32(values)) => Ok(values),
+            Some(Values::Raw(Dtype::F16, bytes)) => {
+                widen(&bytes, 2, &self.name, |b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            }
+            Some(Values::Raw(Dtype::BF16, bytes)) => {
+                widen(&bytes, 2, &self.name, |b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            }
+            Some(Values::Raw(dtype, _)) => Err(LoadError::UnsupportedDtype {
                 file: self.name.clone(),
                 name: name.to_string(),
                 dtype: format!("{dtype:?}"),

@@ -169,6 +169,46 @@ fn a_stream_longer_or_shorter_than_its_header_says_is_refused() {
     assert!(matches!(e, LoadError::Corrupt { .. }), "{e}");
 }
 
+#[test]
+fn headers_that_are_not_json_fail_at_once() {
+    // A zero length once made the reader wait for nothing, forever.
+    for length in [0u64, 1] {
+        let mut reader = SafetensorsReader::new("model.safetensors");
+        let e = reader.push(&length.to_le_bytes()).unwrap_err();
+        assert!(matches!(e, LoadError::NotSafetensors { .. }), "{e}");
+    }
+    // A header of 1000 bytes that does not start as JSON is refused on its first byte.
+    let mut reader = SafetensorsReader::new("model.safetensors");
+    reader.push(&1000u64.to_le_bytes()).unwrap();
+    let e = reader.push(b"<html>").unwrap_err();
+    assert!(
+        e.to_string().starts_with("model.safetensors: not a safetensors file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_tensors_and_empty_chunks_are_read() {
+    let weights = rewrite(HF_WEIGHTS, |t| {
+        t.insert("extra.empty".into(), (Dtype::F32, vec![0, 3], vec![]));
+        t.insert("extra.half".into(), (Dtype::F16, vec![2], vec![0, 60, 0, 188]));
+    });
+    let mut reader = SafetensorsReader::new("model.safetensors");
+    for chunk in weights.chunks(1000) {
+        reader.push(&[]).unwrap();
+        reader.push(chunk).unwrap();
+    }
+    reader.push(&[]).unwrap();
+    let mut file = reader.finish().unwrap();
+    assert_eq!(file.take("extra.empty", &[0, 3]).unwrap(), Vec::<f32>::new());
+    assert_eq!(file.take("extra.half", &[2]).unwrap(), vec![1.0, -1.0]);
+    let config = Some(NamedBytes {
+        name: "config.json",
+        bytes: HF_CONFIG,
+    });
+    load_vit_from(file, config, None, &burn::prelude::Device::flex()).unwrap();
+}
+
 fn err(weights: &[u8]) -> LoadError {
     load(weights, Some(HF_CONFIG), None).unwrap_err()
 }

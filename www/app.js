@@ -133,8 +133,9 @@ async function replaceWorker(backendName) {
     backend = await call('setBackend', [backendName]);
   } catch (e) {
     if (build === 'single') throw e;
-    console.warn(`the threaded build did not start (${e.message}); the CPU runs on one thread`);
-    cpuBuild = 'single';
+    // The relaxed-SIMD build falls back to the plain threaded one, that one to one thread.
+    cpuBuild = build === 'threads-relaxed' ? 'threads' : 'single';
+    console.warn(`the ${build} build did not start (${e.message}); trying ${cpuBuild}`);
     return replaceWorker(backendName);
   }
   if (lastModel) await loadModel(await lastModel.reload(), lastModel);
@@ -170,6 +171,8 @@ async function sendWeights(weights) {
     partsBytes = 0;
     await inFlight;
     inFlight = call('pushWeights', [chunk.buffer], [chunk.buffer]);
+    // Awaited later; until then, a refusal is not an unhandled rejection.
+    inFlight.catch(() => {});
   };
   try {
     for (;;) {
@@ -186,7 +189,6 @@ async function sendWeights(weights) {
   } catch (e) {
     // A file the worker has refused is not read to its end.
     reader.cancel().catch(() => {});
-    inFlight?.catch(() => {});
     throw e;
   }
   progress(null);
@@ -380,9 +382,15 @@ function classifyFiles(files) {
     imageQueue = imageQueue.then(async () => {
       setStatus(group.length === 1 ? `classifying ${group[0].file.name}…` : `classifying ${group.length} images…`);
       for (const { el } of group) el.querySelector('.meta').textContent = 'classifying…';
+      // A file that cannot be read fails on its own card; the others go through.
       const classify = async () => {
-        const buffers = await Promise.all(group.map(({ file }) => file.arrayBuffer()));
-        return call('classify', [group.map(({ file }) => file.name), buffers, TOP_K], buffers);
+        const reads = await Promise.allSettled(group.map(({ file }) => file.arrayBuffer()));
+        const readable = group.filter((_, j) => reads[j].status === 'fulfilled');
+        const buffers = reads.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+        const results = readable.length ? await call('classify', [readable.map(({ file }) => file.name), buffers, TOP_K], buffers) : [];
+        return group.map((item, j) =>
+          reads[j].status === 'rejected' ? { error: `${item.file.name}: could not be read (${reads[j].reason?.message ?? reads[j].reason})` } : results[readable.indexOf(item)],
+        );
       };
       try {
         if (!modelLoaded) throw new Error('load a model first');

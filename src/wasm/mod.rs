@@ -228,7 +228,7 @@ pub async fn warm_up() -> Result<f64, JsError> {
 #[serde(rename_all = "camelCase")]
 struct Classification {
     top_k: Vec<Prediction>,
-    /// The forward pass that classified this image and the rest of its batch.
+    /// How long the forward pass that classified this image and the rest of its batch took.
     milliseconds: f64,
     /// Images in that pass.
     batch: usize,
