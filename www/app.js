@@ -122,8 +122,9 @@ async function warmUp() {
 }
 
 /// Replaces the worker (or starts the first) by a fresh one with the build `backendName` needs,
-/// and sends it the model and the fine-tuning data again. Calls still waiting on the old worker fail. A threaded build
-/// that cannot start (an old browser, a missing build) leaves the CPU on one thread.
+/// and sends it the model and the fine-tuning data again. Calls still waiting on the old worker
+/// fail. A threaded build that cannot start (an old browser, a missing build) falls back: the
+/// relaxed-SIMD one to the plain threaded one, that one to one thread.
 async function replaceWorker(backendName) {
   worker?.terminate();
   for (const { reject } of pending.values()) reject(new Error('the model worker was replaced'));
@@ -133,7 +134,6 @@ async function replaceWorker(backendName) {
     backend = await call('setBackend', [backendName]);
   } catch (e) {
     if (build === 'single') throw e;
-    // The relaxed-SIMD build falls back to the plain threaded one, that one to one thread.
     cpuBuild = build === 'threads-relaxed' ? 'threads' : 'single';
     console.warn(`the ${build} build did not start (${e.message}); trying ${cpuBuild}`);
     return replaceWorker(backendName);
@@ -385,12 +385,11 @@ function classifyFiles(files) {
       // A file that cannot be read fails on its own card; the others go through.
       const classify = async () => {
         const reads = await Promise.allSettled(group.map(({ file }) => file.arrayBuffer()));
-        const readable = group.filter((_, j) => reads[j].status === 'fulfilled');
-        const buffers = reads.filter((r) => r.status === 'fulfilled').map((r) => r.value);
-        const results = readable.length ? await call('classify', [readable.map(({ file }) => file.name), buffers, TOP_K], buffers) : [];
-        return group.map((item, j) =>
-          reads[j].status === 'rejected' ? { error: `${item.file.name}: could not be read (${reads[j].reason?.message ?? reads[j].reason})` } : results[readable.indexOf(item)],
-        );
+        const read = group.flatMap(({ file }, j) => (reads[j].status === 'fulfilled' ? [{ name: file.name, bytes: reads[j].value }] : []));
+        const buffers = read.map((r) => r.bytes);
+        const results = read.length ? await call('classify', [read.map((r) => r.name), buffers, TOP_K], buffers) : [];
+        // The results come in the order of the files read.
+        return reads.map((r, j) => (r.status === 'fulfilled' ? results.shift() : { error: `${group[j].file.name}: could not be read (${r.reason?.message ?? r.reason})` }));
       };
       try {
         if (!modelLoaded) throw new Error('load a model first');
