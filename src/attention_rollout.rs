@@ -4,39 +4,42 @@
 use burn::prelude::*;
 
 /// The rollout so far, fed one block's attention weights at a time as the forward pass makes
-/// them, so that no more than one block's `[batch, heads, tokens, tokens]` is ever alive (for a
-/// batch of 8, all twelve would be 180 MB).
+/// them. Each block's weights are reduced at once to one head-averaged matrix, so that a block's
+/// `[batch, heads, tokens, tokens]` is never kept (for a batch of 8, twelve blocks' would be
+/// 180 MB; their averages are 15 MB).
 ///
 /// Heads are averaged, the residual connection is accounted for as `0.5 A + 0.5 I` (rows
-/// renormalised), and the layers are multiplied from the first to the last.
+/// renormalised), and the layers are multiplied from the first to the last. Only the class
+/// token's row of that product is read, so it is computed from the last layer back: a
+/// vector-matrix product per layer instead of a matrix product.
 #[derive(Default)]
 pub struct AttentionRollout {
-    /// `[batch, tokens, tokens]`; `None` before the first block.
-    product: Option<Tensor<3>>,
+    /// Each block's `0.5 A + 0.5 I`, `[batch, queries, tokens]`, in order.
+    layers: Vec<Tensor<3>>,
 }
 
 impl AttentionRollout {
-    /// The next block's attention weights, `[batch, heads, tokens, tokens]`.
+    /// The next block's attention weights, `[batch, heads, queries, tokens]`: every query, or
+    /// (the last block) the class token's alone, the only row of it that the rollout reads.
     pub fn add(&mut self, weights: Tensor<4>) {
-        let [batch, _, tokens, _] = weights.dims();
+        let [batch, _, queries, tokens] = weights.dims();
         let eye = Tensor::<2>::eye(tokens, &weights.device())
+            .narrow(0, 0, queries)
             .unsqueeze::<3>()
-            .expand([batch, tokens, tokens]);
-        let a = (weights.mean_dim(1).reshape([batch, tokens, tokens]) + eye).mul_scalar(0.5);
-        let a = a.clone() / a.sum_dim(2);
-        self.product = Some(match self.product.take() {
-            None => a,
-            Some(product) => a.matmul(product),
-        });
+            .expand([batch, queries, tokens]);
+        let a = (weights.mean_dim(1).reshape([batch, queries, tokens]) + eye).mul_scalar(0.5);
+        self.layers.push(a.clone() / a.sum_dim(2));
     }
 
     /// `[batch, patches]`: the class token's row, without itself.
-    pub fn finish(self) -> Tensor<2> {
-        let product = self.product.expect("a ViT has at least one block");
-        let [batch, tokens, _] = product.dims();
-        product
-            .narrow(1, 0, 1)
-            .narrow(2, 1, tokens - 1)
-            .reshape([batch, tokens - 1])
+    pub fn finish(mut self) -> Tensor<2> {
+        let last = self.layers.pop().expect("a ViT has at least one block");
+        let [batch, _, tokens] = last.dims();
+        let row = self
+            .layers
+            .into_iter()
+            .rev()
+            .fold(last.narrow(1, 0, 1), |row, a| row.matmul(a));
+        row.narrow(2, 1, tokens - 1).reshape([batch, tokens - 1])
     }
 }

@@ -1,5 +1,14 @@
 //! Which device the model runs on, chosen at run time: WebGPU/Vulkan/Metal through burn-wgpu,
-//! or one of the two CPU backends.
+//! or one of the two CPU backends; and the model's own ops on them (`dense`, `attention`), with
+//! the CPU kernels they run on in the browser (`gemm`, `activation`).
+
+pub mod activation;
+pub mod attention;
+pub mod dense;
+mod flex;
+pub mod gemm;
+pub mod lanes;
+pub mod pool;
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,6 +44,8 @@ impl BackendKind {
     /// The backend's device. The GPU is initialised asynchronously, as the browser requires,
     /// and only once: Burn registers one wgpu runtime per process, so later calls share it.
     pub async fn device(self) -> Result<Device, VitError> {
+        #[cfg(target_family = "wasm")]
+        run_constructors();
         Ok(match self {
             BackendKind::Flex => Device::flex(),
             #[allow(deprecated)]
@@ -70,6 +81,23 @@ impl BackendKind {
             }
         })
     }
+}
+
+/// Runs, once, the constructors the linker gathers in `__wasm_call_ctors`: Burn's dependencies
+/// register their ops with `inventory` there. A module that never calls it is linked
+/// "command-style", and every exported function then runs all the constructors again before its
+/// own work: tens of milliseconds per call (per forward pass, per chunk of weights). The page
+/// calls this when the module starts; every device is made after it, which covers the test
+/// harness, which does not run the start function.
+#[cfg(target_family = "wasm")]
+pub fn run_constructors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the constructors are `inventory`'s, which are idempotent; the `Once` keeps them
+    // to one run anyway.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }
 
 impl fmt::Display for BackendKind {

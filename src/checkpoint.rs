@@ -3,7 +3,7 @@
 //! The model is shaped by the paper (timm's names); this is the one place where Hugging Face's
 //! names are mapped onto it, as timm's `checkpoint_filter_fn` does. HF's separate query, key and
 //! value projections are fused into one `qkv` here, and PyTorch's `[out, in]` Linear weights are
-//! transposed to Burn's `[in, out]`.
+//! transposed to Burn's `[in, out]` (the encoder's, by [`Dense`], into its kernels' layout).
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
@@ -12,6 +12,7 @@ use burn::prelude::*;
 use crate::attention::Attention;
 use crate::block::Block;
 use crate::config::{Layout, NamedBytes, ViTConfig, WeightShapes, resolve_config};
+use crate::dense::Dense;
 use crate::error::LoadError;
 use crate::mlp::Mlp;
 use crate::patch_embedding::PatchEmbedding;
@@ -224,11 +225,27 @@ impl Loader<'_> {
         Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
     }
 
-    /// A PyTorch Linear from the file. For HF's fused qkv, `d_out` is one part's width.
-    fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
+    /// A PyTorch Linear's weight and bias from the file. For HF's fused qkv, `d_out` is one
+    /// part's width.
+    fn linear_values(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<(Vec<f32>, Vec<f32>), LoadError> {
         let weight = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
         let bias = self.values(&format!("{name}.bias"), &[d_out])?;
+        Ok((weight, bias))
+    }
+
+    fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
+        let (weight, bias) = self.linear_values(name, d_in, d_out)?;
         Ok(linear_from_pytorch(&weight, &bias, d_in, self.device))
+    }
+
+    /// An encoder layer, laid out for the device's kernels.
+    fn dense(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Dense, LoadError> {
+        let (weight, bias) = self.linear_values(name, d_in, d_out)?;
+        let d_out = bias.len();
+        Ok(Dense::from_pytorch(
+            Tensor::from_data(TensorData::new(weight, [d_out, d_in]), self.device),
+            Tensor::from_data(TensorData::new(bias, [d_out]), self.device),
+        ))
     }
 
     fn layer_norm(&mut self, name: &str) -> Result<LayerNorm, LoadError> {
@@ -253,14 +270,14 @@ impl Loader<'_> {
         Ok(Block {
             norm1: self.layer_norm(&format!("{p}.norm1"))?,
             attn: Attention {
-                qkv: self.linear(&format!("{p}.attn.qkv"), d, qkv_out)?,
-                proj: self.linear(&format!("{p}.attn.proj"), d, d)?,
+                qkv: self.dense(&format!("{p}.attn.qkv"), d, qkv_out)?,
+                proj: self.dense(&format!("{p}.attn.proj"), d, d)?,
                 num_heads: c.num_heads,
             },
             norm2: self.layer_norm(&format!("{p}.norm2"))?,
             mlp: Mlp {
-                fc1: self.linear(&format!("{p}.mlp.fc1"), d, m)?,
-                fc2: self.linear(&format!("{p}.mlp.fc2"), m, d)?,
+                fc1: self.dense(&format!("{p}.mlp.fc1"), d, m)?,
+                fc2: self.dense(&format!("{p}.mlp.fc2"), m, d)?,
             },
         })
     }
@@ -268,9 +285,14 @@ impl Loader<'_> {
     fn vit(mut self) -> Result<VisionTransformer, LoadError> {
         let c = self.config;
         let (d, p) = (c.hidden_size, c.patch_size);
+        // The convolution's weight `[d, channels, p, p]`, flattened, is the projection's.
+        let d_in = c.num_channels * p * p;
+        let weight = self.values("patch_embed.proj.weight", &[d, c.num_channels, p, p])?;
         let patch_embed = PatchEmbedding {
-            weight: Param::from_tensor(self.tensor("patch_embed.proj.weight", [d, c.num_channels, p, p])?),
-            bias: Param::from_tensor(self.tensor("patch_embed.proj.bias", [d])?),
+            proj: Dense::from_pytorch(
+                Tensor::from_data(TensorData::new(weight, [d, d_in]), self.device),
+                self.tensor("patch_embed.proj.bias", [d])?,
+            ),
             patch_size: p,
         };
         Ok(VisionTransformer {

@@ -86,7 +86,7 @@ impl Classifier {
             let mut rollout = AttentionRollout::default();
             let logits = self
                 .model
-                .forward_with_attention(self.batch(images), |w| rollout.add(w));
+                .forward_with_class_attention(self.batch(images), |w| rollout.add(w));
             (logits, rollout.finish())
         });
         Ok((rows(logits, self.backend).await?, rows(rollout, self.backend).await?))

@@ -1,6 +1,5 @@
 //! ViT-B/16 on Burn, for the browser (WebGPU or CPU) and natively.
 
-pub mod activation;
 pub mod attention;
 pub mod attention_rollout;
 pub mod backend;
@@ -9,6 +8,7 @@ pub mod checkpoint;
 pub mod cifar;
 pub mod classifier;
 pub mod config;
+pub mod dense;
 pub mod error;
 pub mod head_file;
 pub mod head_training;

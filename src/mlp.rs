@@ -1,17 +1,18 @@
 //! The transformer block's two-layer perceptron with exact (erf) GELU.
 
-use crate::activation::gelu;
-use burn::nn::Linear;
 use burn::prelude::*;
+
+use crate::dense::Dense;
 
 #[derive(Module, Debug)]
 pub struct Mlp {
-    pub fc1: Linear,
-    pub fc2: Linear,
+    pub fc1: Dense,
+    pub fc2: Dense,
 }
 
 impl Mlp {
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+    /// `residual + MLP(x)` (the paper's Eq. 3).
+    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.fc2.forward_add(self.fc1.forward_gelu(x), residual)
     }
 }

@@ -1,26 +1,29 @@
-//! Cuts the image into non-overlapping P x P patches and projects each to the hidden size:
-//! a convolution whose kernel and stride are both the patch size.
+//! Cuts the image into non-overlapping P x P patches, flattens each and projects it to the hidden
+//! size (the paper's Eq. 1, `x_p E`): what timm's and Hugging Face's stride-P convolution
+//! computes, done as the paper writes it, so that the projection runs on the dense kernels.
 
-use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
+
+use crate::dense::Dense;
 
 #[derive(Module, Debug)]
 pub struct PatchEmbedding {
-    /// `[hidden, channels, patch, patch]`, PyTorch's Conv2d layout.
-    pub weight: Param<Tensor<4>>,
-    pub bias: Param<Tensor<1>>,
+    /// `channels·patch·patch` → hidden, a flattened patch's values channel by channel, row by
+    /// row (PyTorch's Conv2d weight `[hidden, channels, patch, patch]`, flattened).
+    pub proj: Dense,
     pub patch_size: usize,
 }
 
 impl PatchEmbedding {
     /// `[batch, channels, height, width]` → `[batch, patches, hidden]`, patches in row-major order.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
+        let [batch, channels, height, width] = images.dims();
         let p = self.patch_size;
-        let options = ConvOptions::new([p, p], [0, 0], [1, 1], 1);
-        let x = conv2d(images, self.weight.val(), Some(self.bias.val()), options);
-        let [batch, hidden, gh, gw] = x.dims();
-        x.reshape([batch, hidden, gh * gw]).swap_dims(1, 2)
+        let (rows, cols) = (height / p, width / p);
+        let patches = images
+            .reshape([batch, channels, rows, p, cols, p])
+            .permute([0, 2, 4, 1, 3, 5])
+            .reshape([batch, rows * cols, channels * p * p]);
+        self.proj.forward(patches)
     }
 }

@@ -5,6 +5,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
+use crate::attention::Outputs;
 use crate::block::Block;
 use crate::patch_embedding::PatchEmbedding;
 
@@ -22,14 +23,22 @@ pub struct VisionTransformer {
 
 impl VisionTransformer {
     /// The class token after the final norm; `attention` sees each block's attention weights
-    /// `[batch, heads, tokens, tokens]` as they are made, when given.
-    fn encode(&self, images: Tensor<4>, mut attention: Option<&mut dyn FnMut(Tensor<4>)>) -> Tensor<2> {
+    /// `[batch, heads, queries, tokens]` as they are made, when given. The last block's output is
+    /// read only at the class token, so unless `last` asks for all of them it is computed for
+    /// that token alone: its attention for that one query, its projection and MLP for that one
+    /// row (a seventh of the last block's work, exact).
+    fn encode(&self, images: Tensor<4>, mut attention: Option<&mut dyn FnMut(Tensor<4>)>, last: Outputs) -> Tensor<2> {
         let patches = self.patch_embed.forward(images);
         let [batch, _, hidden] = patches.dims();
         let cls = self.cls_token.val().expand([batch, 1, hidden]);
         let mut x = Tensor::cat(vec![cls, patches], 1) + self.pos_embed.val();
-        for block in &self.blocks {
-            let (next, weights) = block.forward(x, attention.is_some());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let outputs = if i + 1 == self.blocks.len() {
+                last
+            } else {
+                Outputs::AllTokens
+            };
+            let (next, weights) = block.forward(x, outputs, attention.is_some());
             x = next;
             if let (Some(each), Some(weights)) = (attention.as_mut(), weights) {
                 each(weights);
@@ -43,7 +52,7 @@ impl VisionTransformer {
     /// The class-token feature after the final norm: `[batch, channels, size, size]` →
     /// `[batch, hidden]`. Fine-tuning trains a new head on these.
     pub fn forward_features(&self, images: Tensor<4>) -> Tensor<2> {
-        self.encode(images, None)
+        self.encode(images, None, Outputs::ClassToken)
     }
 
     /// Logits `[batch, labels]`.
@@ -51,9 +60,25 @@ impl VisionTransformer {
         self.head.forward(self.forward_features(images))
     }
 
+    /// The model on `device`, each encoder layer laid out for that backend's kernels.
+    pub fn moved_to(self, device: &Device) -> Self {
+        let mut model = self.to_device(device);
+        model.patch_embed.proj = model.patch_embed.proj.relayout();
+        model.blocks = model.blocks.into_iter().map(Block::relayout).collect();
+        model
+    }
+
     /// Logits, handing each block's attention weights `[batch, heads, tokens, tokens]` to
     /// `attention` in order as the pass makes them.
     pub fn forward_with_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
-        self.head.forward(self.encode(images, Some(&mut attention)))
+        self.head
+            .forward(self.encode(images, Some(&mut attention), Outputs::AllTokens))
+    }
+
+    /// As [`Self::forward_with_attention`], but the last block's weights only for the class
+    /// token's query, `[batch, heads, 1, tokens]`: all that the attention rollout reads of them.
+    pub fn forward_with_class_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
+        self.head
+            .forward(self.encode(images, Some(&mut attention), Outputs::ClassToken))
     }
 }

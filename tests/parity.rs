@@ -25,17 +25,7 @@ fn every_layout_and_dtype_matches_the_reference_on_ndarray() {
 #[test]
 fn attention_weights_match_the_reference() {
     let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
-    for (name, _) in common::IMAGES {
-        let pixels = common::reference(name, "hf.pixels");
-        let mut attention = Vec::new();
-        model
-            .model
-            .forward_with_attention(model.batch(&[pixels]), |w| attention.push(w));
-        assert_eq!(attention.len(), 2);
-        let last: Vec<f32> = attention[1].clone().into_data().try_to_vec().unwrap();
-        let diff = common::max_abs_diff(&last, &common::reference(name, "hf.attention_last"));
-        assert!(diff <= 1e-5, "{name}: attention differs by {diff}");
-    }
+    common::check_last_attention(&model);
 }
 
 #[test]

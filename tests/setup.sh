@@ -27,5 +27,7 @@ if [ "$need_browser" = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq chromium chromium-driver
   fi
-  [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+  # Every devDependency (the test driver, and the benchmarks' peers) installed, else a clean install.
+  node -e 'for (const d in require("./package.json").devDependencies) require("fs").accessSync(`node_modules/${d}/package.json`)' 2>/dev/null \
+    || npm ci --no-audit --no-fund
 fi

@@ -9,10 +9,14 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// On each of this build's CPU matmul kernels (the page times them and keeps the fastest).
 #[wasm_bindgen_test]
 async fn parity_on_flex() {
-    for fixture in Fixture::ALL {
-        check_parity(fixture, BackendKind::Flex, 3e-5).await;
+    for kernel in vit_wasm::backend::gemm::KERNELS {
+        vit_wasm::backend::gemm::choose(kernel.name);
+        for fixture in Fixture::ALL {
+            check_parity(fixture, BackendKind::Flex, 3e-5).await;
+        }
     }
 }
 

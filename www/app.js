@@ -14,22 +14,31 @@ let nextId = 0;
 const pending = new Map();
 const listeners = new Map(); // event name -> handler
 
-// Builds of the model (see www/build.sh): 'threads' runs flex on a pool of Web Workers, one per
-// core, and needs shared memory, i.e. a cross-origin-isolated page; 'threads-relaxed' is the same
-// with fused multiply-adds, for browsers with relaxed SIMD; 'single' has every backend, WebGPU
-// included, on one thread. WebGPU needs no CPU threads.
-// `?threads=N` caps the CPU threads (1: the single-threaded build), e.g. for benchmarks.
-const threads = Math.min(Number(new URLSearchParams(location.search).get('threads')) || Infinity, navigator.hardwareConcurrency);
+// Builds of the model (see www/build.sh), each with relaxed SIMD's fused multiply-add or without:
+// 'threads' runs flex on a pool of Web Workers, one per core, and needs shared memory, i.e. a
+// cross-origin-isolated page; 'single' has every backend, WebGPU included, on one thread.
+// `?threads=N` caps the CPU threads (1: a single-threaded build), `?relaxed=0` keeps to the
+// plain SIMD128 builds, `?kernel=NAME` picks the CPU matmul kernel (`auto`: time them again).
+const params = new URLSearchParams(location.search);
+const threads = Math.min(Number(params.get('threads')) || Infinity, navigator.hardwareConcurrency);
 // A module whose one function is an f32x4.relaxed_madd: valid only where relaxed SIMD is.
 const RELAXED_SIMD_PROBE = [0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11];
-const threadsBuild = WebAssembly.validate(new Uint8Array(RELAXED_SIMD_PROBE)) ? 'threads-relaxed' : 'threads';
-let cpuBuild = self.crossOriginIsolated && threads > 1 ? threadsBuild : 'single';
-const buildFor = (backendName) => (backendName === 'wgpu' ? 'single' : cpuBuild);
+const relaxed = params.get('relaxed') !== '0' && WebAssembly.validate(new Uint8Array(RELAXED_SIMD_PROBE));
+const withRelaxed = (builds) => builds.flatMap((b) => (relaxed ? [`${b}-relaxed`, b] : [b]));
+// The builds to try, best first: one that does not start gives way to the next.
+const builds = {
+  cpu: withRelaxed(self.crossOriginIsolated && threads > 1 ? ['threads', 'single'] : ['single']),
+  gpu: withRelaxed(['single']),
+};
+const buildFor = (backendName) => builds[backendName === 'wgpu' ? 'gpu' : 'cpu'][0];
+const threaded = (b) => b.startsWith('threads');
 let build;
 
 function startWorker(wanted) {
   build = wanted;
-  worker = new Worker(new URL(`./worker.js?build=${build}&threads=${threads}`, import.meta.url), { type: 'module' });
+  // The kernel timed fastest on an earlier visit, unless the address names one.
+  const kernel = params.get('kernel') ?? localStorage.getItem(kernelKey(build)) ?? 'auto';
+  worker = new Worker(new URL(`./worker.js?build=${build}&threads=${threads}&kernel=${encodeURIComponent(kernel)}`, import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
     if (data.event) return listeners.get(data.event)?.(data);
     const { resolve, reject } = pending.get(data.id);
@@ -108,12 +117,30 @@ async function chooseBackend(name) {
     if (buildFor(name) === build) backend = await call('setBackend', [name]);
     else await replaceWorker(name);
     $('backend').value = backend;
+    $('cpu-kernel').hidden = backend === 'wgpu';
     finetune.backendChanged(backend === 'wgpu' && gpu === 'hardware');
     if (modelLoaded) await warmUp();
   } finally {
     busy--;
     idle();
   }
+}
+
+const kernelKey = (b) => `vit-wasm.cpu-kernel.${b}`;
+
+/// The worker's CPU matmul kernel ({ kernel, measured: [{ kernel, gmacs }] or null when it was
+/// named rather than timed}): remembered for this build, and shown while a CPU backend is in use.
+function showKernel({ kernel, measured }) {
+  if (measured) localStorage.setItem(kernelKey(build), kernel);
+  const el = $('cpu-kernel');
+  el.dataset.build = build;
+  el.dataset.kernel = kernel;
+  if (measured) el.dataset.measured = JSON.stringify(measured);
+  const gmacs = (t) => `${t.kernel} ${t.gmacs.toFixed(1)} GMAC/s`;
+  el.textContent = measured
+    ? `CPU kernel ${kernel}: the fastest of ${measured.length} timed in this browser (${measured[0].gmacs.toFixed(1)} GMAC/s)`
+    : `CPU kernel ${kernel}: timed fastest on an earlier visit`;
+  el.title = `wasm build ${build}${measured ? `; ${measured.map(gmacs).join(', ')}` : ''}`;
 }
 
 async function warmUp() {
@@ -123,8 +150,7 @@ async function warmUp() {
 
 /// Replaces the worker (or starts the first) by a fresh one with the build `backendName` needs,
 /// and sends it the model and the fine-tuning data again. Calls still waiting on the old worker
-/// fail. A threaded build that cannot start (an old browser, a missing build) falls back: the
-/// relaxed-SIMD one to the plain threaded one, that one to one thread.
+/// fail. A build that cannot start (an old browser, a missing build) gives way to the next one.
 async function replaceWorker(backendName) {
   worker?.terminate();
   for (const { reject } of pending.values()) reject(new Error('the model worker was replaced'));
@@ -133,9 +159,10 @@ async function replaceWorker(backendName) {
   try {
     backend = await call('setBackend', [backendName]);
   } catch (e) {
-    if (build === 'single') throw e;
-    cpuBuild = build === 'threads-relaxed' ? 'threads' : 'single';
-    console.warn(`the ${build} build did not start (${e.message}); trying ${cpuBuild}`);
+    const failed = build;
+    for (const list of Object.values(builds)) if (list.length > 1) list.splice(list.indexOf(failed), 1);
+    if (buildFor(backendName) === failed) throw e;
+    console.warn(`the ${failed} build did not start (${e.message}); trying ${buildFor(backendName)}`);
     return replaceWorker(backendName);
   }
   if (lastModel) await loadModel(await lastModel.reload(), lastModel);
@@ -353,7 +380,7 @@ function showResult(el, result) {
       return li;
     }),
   );
-  const onThreads = result.backend !== 'wgpu' && build !== 'single' ? `, ${threads} threads` : '';
+  const onThreads = result.backend !== 'wgpu' && threaded(build) ? `, ${threads} threads` : '';
   const { milliseconds: ms, batch } = result;
   const pass = batch > 1 ? ` (${batch} images in one ${ms.toFixed(0)} ms pass)` : '';
   el.querySelector('.meta').textContent = `${(ms / batch).toFixed(1)} ms on ${result.backend}${onThreads}${pass}`;
@@ -457,6 +484,7 @@ async function useModelFiles(files) {
 }
 
 async function main() {
+  listeners.set('kernel', showKernel);
   gpu = await webGpu();
   finetune = setupFinetune({
     call,

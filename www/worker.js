@@ -3,20 +3,22 @@
 import * as featureStore from './feature_store.js';
 
 // Which build this worker runs (app.js picks): 'threads' or 'threads-relaxed', flex on a pool of
-// Web Workers (one per core unless capped) for a cross-origin-isolated page; 'single', every
-// backend, one thread.
+// Web Workers (one per core unless capped) for a cross-origin-isolated page; 'single' or
+// 'single-relaxed', every backend, one thread. And which CPU matmul kernel ('auto': time them).
 const params = new URL(self.location.href).searchParams;
 const build = params.get('build');
 let vit;
+const post = (event, detail) => self.postMessage({ event, ...detail });
 const ready = (async () => {
-  const module = await import(build === 'single' ? './pkg/vit_wasm.js' : `./pkg-${build}/vit_wasm.js`);
+  const module = await import(`./${{ single: 'pkg', 'single-relaxed': 'pkg-relaxed' }[build] ?? `pkg-${build}`}/vit_wasm.js`);
   await module.default();
-  if (build !== 'single') await module.initThreadPool(Number(params.get('threads')));
+  if (build.startsWith('threads')) await module.initThreadPool(Number(params.get('threads')));
+  // Before any model loads: the weights are packed for the kernel.
+  post('kernel', module.chooseCpuKernel(params.get('kernel')));
   vit = module;
 })();
 let queue = Promise.resolve();
 let cancelled = false;
-const post = (event, detail) => self.postMessage({ event, ...detail });
 
 // Features by key (model, data, mirrored or not): the rows of a fixed sample order, so a prefix
 // serves a smaller request and a larger one computes only the rows it lacks.

@@ -20,6 +20,7 @@ use wasm_bindgen::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::backend::BackendKind;
+use crate::backend::gemm::{self, select::Timing};
 use crate::checkpoint::load_vit_from;
 use crate::classifier::{Classifier, Prediction};
 use crate::config::NamedBytes;
@@ -51,6 +52,7 @@ extern "C" {
 
 #[wasm_bindgen(start)]
 fn start() {
+    crate::backend::run_constructors();
     console_error_panic_hook::set_once();
 }
 
@@ -85,7 +87,7 @@ pub async fn set_backend(backend: String) -> Result<String, JsError> {
         if let Some(old) = s.classifier.take() {
             // Cloning a module shares its tensors; a forward pass still running keeps its own.
             s.classifier = Some(Rc::new(Classifier {
-                model: old.model.clone().to_device(&device),
+                model: old.model.clone().moved_to(&device),
                 config: old.config.clone(),
                 backend: kind,
                 device: device.clone(),
@@ -93,6 +95,34 @@ pub async fn set_backend(backend: String) -> Result<String, JsError> {
         }
     });
     Ok(kind.name().into())
+}
+
+#[derive(Serialize)]
+struct KernelChoice {
+    kernel: &'static str,
+    /// Every kernel of this build, fastest first, when they were timed.
+    measured: Option<Vec<Timing>>,
+}
+
+/// Chooses the CPU matmul kernel, before any model loads (weights are packed for it): `name` if
+/// this build has it (one timed fastest on an earlier visit), else the fastest of this build's
+/// kernels, timed here in some tens of milliseconds.
+#[wasm_bindgen(js_name = chooseCpuKernel)]
+pub fn choose_cpu_kernel(name: Option<String>) -> Result<JsValue, JsError> {
+    let choice = match name.as_deref().and_then(gemm::choose) {
+        Some(kernel) => KernelChoice {
+            kernel: kernel.name,
+            measured: None,
+        },
+        None => {
+            let measured = gemm::select::measure(now_ms);
+            KernelChoice {
+                kernel: gemm::kernel().name,
+                measured: Some(measured),
+            }
+        }
+    };
+    Ok(serde_wasm_bindgen::to_value(&choice)?)
 }
 
 #[derive(Serialize)]
@@ -210,16 +240,6 @@ pub async fn warm_up() -> Result<f64, JsError> {
     let c = classifier()?;
     let blank = vec![0.0; c.config.num_channels * c.config.image_size * c.config.image_size];
     let start = now_ms();
-    // V8 runs new wasm code in its baseline tier and recompiles a function once it has run
-    // enough; a pool thread's long-running kernels took ~10 forward passes to get there, twice as
-    // slow as one thread until then. Many small parallel matmuls get them there in half a second.
-    #[cfg(feature = "threads")]
-    {
-        let a = burn::tensor::Tensor::<2>::ones([256, 256], &c.device);
-        for _ in 0..2000 {
-            a.clone().matmul(a.clone()).into_data();
-        }
-    }
     c.logits_with_attention(&[blank]).await.map_err(js_err)?;
     Ok(now_ms() - start)
 }

@@ -1,7 +1,8 @@
 // Times fine-tuning in the page on ViT-B/16: feature extraction (images/s, mirrored copies
 // included) on each backend, then training epochs on the cached features. A fresh browser
-// profile per backend, so nothing comes from an earlier run's cache.
-//   node tests/bench/finetune.mjs DIR [--backends flex,ndarray] [--images 64] [--epochs 20] [--json out.json]
+// profile per backend, so nothing comes from an earlier run's cache. Flex runs at each thread
+// count (`?threads=N`, as page.mjs), the other backends on one.
+//   node tests/bench/finetune.mjs DIR [--backends flex,ndarray] [--threads 1,2] [--images 64] [--epochs 20] [--json out.json]
 import { join } from 'node:path';
 import { FIXTURES, openPage } from '../e2e/harness.mjs';
 import { opt, ready, runBench } from './bench.mjs';
@@ -9,11 +10,13 @@ import { opt, ready, runBench } from './bench.mjs';
 const backends = opt('backends', 'flex,ndarray').split(',');
 const images = Number(opt('images', 64));
 const epochs = Number(opt('epochs', 20));
+const threads = opt('threads', '1,2').split(',').map(Number);
+const items = backends.flatMap((backend) => (backend === 'flex' ? threads : [1]).map((n) => ({ backend, threads: n })));
 const cifar = (name) => join(FIXTURES, 'cifar', name);
 
-await runBench({ items: backends, webgpu: backends.includes('wgpu') }, async (browser, url, backend) => {
+await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url, { backend, threads: n }) => {
   const context = await browser.newContext();
-  const { page, logs } = await openPage(context, url, 600_000);
+  const { page, logs } = await openPage(context, `${url}?threads=${n}`, 600_000);
   await ready(page, logs);
   await page.getByTestId('backend').selectOption(backend);
   await ready(page, logs);
@@ -39,6 +42,7 @@ await runBench({ items: backends, webgpu: backends.includes('wgpu') }, async (br
   const stepMs = (second.trainSeconds * 1000) / second.steps;
   const row = {
     backend,
+    threads: n,
     images_extracted: first.computed,
     features_per_s: +(first.computed / first.featureSeconds).toFixed(2),
     cached_rerun_computed: second.computed,

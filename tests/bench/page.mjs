@@ -1,21 +1,24 @@
 // Times ViT-B/16 in the page, as a user gets it: headless Chromium, the README's server, the
-// model read from its server folder, one image classified repeatedly on each backend, then
-// batches of eight.
-//   node tests/bench/page.mjs DIR [--backends flex,ndarray] [--threads 1,2] [--runs 6] [--json out.json]
-// More than one thread is flex on the threaded build (ndarray stays on one).
+// model read from its server folder, one image classified repeatedly, then batches of eight.
+//   node tests/bench/page.mjs DIR [--rows flex@1,flex@1/plain,flex@2,flex@2/plain,ndarray@1] [--runs 6] [--json out.json]
+// A row is a backend at a thread count (`?threads=N`), on the page's relaxed-SIMD build unless
+// `/plain` (`?relaxed=0`): one thread runs `www/pkg(-relaxed)`, more the threaded builds.
 // DIR holds model.safetensors (+ configs), e.g. from tests/fixtures/generate.py --full DIR.
 import { readFileSync } from 'node:fs';
 import { image, openPage } from '../e2e/harness.mjs';
 import { opt, ready, runBench } from './bench.mjs';
 
-const backends = opt('backends', 'flex,ndarray').split(',');
 const runs = Number(opt('runs', 6));
-const threads = opt('threads', '1,2').split(',').map(Number);
-const items = backends.flatMap((backend) => (backend === 'flex' ? threads : [1]).map((n) => ({ backend, threads: n })));
+const items = opt('rows', 'flex@1,flex@1/plain,flex@2,flex@2/plain,ndarray@1')
+  .split(',')
+  .map((row) => {
+    const [, backend, threads, plain] = row.match(/^(\w+)@(\d+)(\/plain)?$/);
+    return { backend, threads: Number(threads), relaxed: !plain };
+  });
 
 // WebGPU here is SwiftShader, a CPU emulation: timings need a real GPU, so the CPU backends only.
-await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url, { backend, threads: n }) => {
-  const { page, logs } = await openPage(browser, `${url}?threads=${n}`, 600_000);
+await runBench({ items }, async (browser, url, { backend, threads: n, relaxed }) => {
+  const { page, logs } = await openPage(browser, `${url}?threads=${n}${relaxed ? '' : '&relaxed=0'}`, 600_000);
   await ready(page, logs);
   // Wasm memory never shrinks, so right after the load it is the load's peak.
   const wasmMemoryMb = Number(await page.locator('#model-info').getAttribute('data-wasm-memory')) / 1e6;
@@ -24,6 +27,7 @@ await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url
   await page.getByTestId('backend').selectOption(backend);
   await ready(page, logs);
   const switchMs = Date.now() - start;
+  const kernel = page.getByTestId('cpu-kernel');
   // Drops files on the page; the first card's line once it is ready again ("N ms on …").
   const drop = async (files) => {
     await page.getByTestId('image-input').setInputFiles(files);
@@ -38,10 +42,11 @@ await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url
   const eight = Array.from({ length: 8 }, (_, i) => ({ name: `gradient-${i}.png`, mimeType: 'image/png', buffer: png }));
   const batch8 = [];
   for (let i = 0; i < 3; i++) batch8.push(Number((await drop(eight)).match(/\(8 images in one (\d+) ms pass\)/)[1]));
-  await page.close();
-  return {
+  const row = {
     backend,
     threads: n,
+    build: await kernel.getAttribute('data-build'),
+    kernel: backend === 'flex' ? await kernel.getAttribute('data-kernel') : null,
     // The model is loaded once per page, on the default backend (flex): other rows have none.
     load_ms: backend === 'flex' ? loadMs : null,
     first_ms: times[0],
@@ -51,4 +56,6 @@ await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url
     switch_and_warm_up_ms: switchMs,
     wasm_memory_after_load_mb: backend === 'flex' ? Math.round(wasmMemoryMb) : null,
   };
+  await page.close();
+  return row;
 });

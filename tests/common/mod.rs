@@ -190,3 +190,19 @@ pub async fn check_loss_curve(backend: BackendKind) {
     let diff = max_abs_diff(&weight, &floats(&st, "final.weight"));
     assert!(diff <= 1e-4, "{backend}: final weights differ by {diff}");
 }
+
+/// The last block's attention weights for every image against the reference's (the tiny model
+/// has two blocks).
+pub fn check_last_attention(model: &Classifier) {
+    for (name, _) in IMAGES {
+        let pixels = reference(name, "hf.pixels");
+        let mut attention = Vec::new();
+        model
+            .model
+            .forward_with_attention(model.batch(&[pixels]), |w| attention.push(w));
+        assert_eq!(attention.len(), 2);
+        let last: Vec<f32> = attention[1].clone().into_data().try_to_vec().unwrap();
+        let diff = max_abs_diff(&last, &reference(name, "hf.attention_last"));
+        assert!(diff <= 1e-5, "{name}: attention differs by {diff}");
+    }
+}

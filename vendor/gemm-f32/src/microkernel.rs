@@ -499,7 +499,7 @@ pub mod amx {
 
 // vit-wasm's patch (see VENDORED.md): 8x4 kernels without k-unrolling instead of 12x4 unrolled
 // twice, so that V8, which gives wasm 15 of x86's 16 vector registers, keeps the accumulators in
-// registers; and, with the `relaxed-simd` feature, a fused multiply-add.
+// registers.
 #[cfg(target_arch = "wasm32")]
 pub mod simd128 {
     pub mod f32 {
@@ -517,16 +517,9 @@ pub mod simd128 {
             transmute(f32x4_add(transmute(lhs), transmute(rhs)))
         }
 
-        #[cfg(not(feature = "relaxed-simd"))]
         #[inline(always)]
         pub unsafe fn mul_add(a: Pack, b: Pack, c: Pack) -> Pack {
             add(c, mul(a, b))
-        }
-
-        #[cfg(feature = "relaxed-simd")]
-        #[inline(always)]
-        pub unsafe fn mul_add(a: Pack, b: Pack, c: Pack) -> Pack {
-            transmute(f32x4_relaxed_madd(transmute(a), transmute(b), transmute(c)))
         }
 
         #[inline(always)]
@@ -544,13 +537,8 @@ pub mod simd128 {
             a * b + c
         }
 
-        #[cfg(not(feature = "relaxed-simd"))]
         macro_rules! kernel {
             ($($args: tt)*) => { microkernel!(["simd128"], 1, $($args)*); };
-        }
-        #[cfg(feature = "relaxed-simd")]
-        macro_rules! kernel {
-            ($($args: tt)*) => { microkernel!(["simd128,relaxed-simd"], 1, $($args)*); };
         }
 
         kernel!(x1x1, 1, 1);
