@@ -1,6 +1,7 @@
-//! A fully connected layer of the encoder (the attention's projections, the MLP's two layers):
-//! Burn's `Linear`, with its weight laid out for the CPU kernel that runs it and GELU fused in
-//! where the MLP asks for it. The classification head stays a plain `Linear`.
+//! A fully connected layer of the encoder (the patch embedding, the attention's projections, the
+//! MLP's two layers): what Burn's `Linear` computes, with its weight laid out for the CPU kernel
+//! that runs it, and GELU or a residual add fused in where the model asks for one. The
+//! classification head stays a plain `Linear` (it is trained, and small).
 
 use burn::module::Param;
 use burn::prelude::*;

@@ -26,7 +26,7 @@ impl VisionTransformer {
     /// `[batch, heads, queries, tokens]` as they are made, when given. The last block's output is
     /// read only at the class token, so unless `last` asks for all of them it is computed for
     /// that token alone: its attention for that one query, its projection and MLP for that one
-    /// row (a seventh of the last block's work, exact).
+    /// row (exactly; three quarters of the last block's work saved).
     fn encode(&self, images: Tensor<4>, mut attention: Option<&mut dyn FnMut(Tensor<4>)>, last: Outputs) -> Tensor<2> {
         let patches = self.patch_embed.forward(images);
         let [batch, _, hidden] = patches.dims();

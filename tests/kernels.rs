@@ -13,6 +13,9 @@ use vit_wasm::backend::gemm::{self, KERNELS};
 
 const TOLERANCE: f32 = 3e-5;
 
+/// The kernel in use is process-wide: the tests take turns with it.
+static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The panel width the first block's MLP weight is laid out in.
 fn panel_of(model: &vit_wasm::classifier::Classifier) -> usize {
     model.model.blocks[0].mlp.fc1.weight.dims()[2]
@@ -20,6 +23,7 @@ fn panel_of(model: &vit_wasm::classifier::Classifier) -> usize {
 
 #[test]
 fn every_kernel_matches_the_reference_and_survives_backend_moves() {
+    let _turn = KERNEL.lock().unwrap();
     gemm::set_enabled(true);
     for kernel in KERNELS {
         gemm::choose(kernel.name);
@@ -55,6 +59,7 @@ fn every_kernel_matches_the_reference_and_survives_backend_moves() {
 
 #[test]
 fn attention_weights_match_the_reference_on_the_kernels() {
+    let _turn = KERNEL.lock().unwrap();
     gemm::set_enabled(true);
     let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
     common::check_last_attention(&model);

@@ -7,6 +7,8 @@ bash tests/setup.sh
 
 echo "== native tests"
 cargo test --locked
+# The CPU kernels' parallel loops, on a real pool (the browser's threaded build runs them so).
+cargo test --locked --lib --features threads backend::
 
 echo "== browser tests (wasm-bindgen-test, headless Chromium with WebGPU through SwiftShader)"
 # The default 20 s per test binary is too short for debug-built Burn in a browser.

@@ -37,14 +37,14 @@ let build;
 function startWorker(wanted) {
   build = wanted;
   // The kernel timed fastest on an earlier visit, unless the address names one.
-  const kernel = params.get('kernel') ?? localStorage.getItem(kernelKey(build)) ?? 'auto';
+  const kernel = params.get('kernel') ?? remembered(kernelKey(build)) ?? 'auto';
   worker = new Worker(new URL(`./worker.js?build=${build}&threads=${threads}&kernel=${encodeURIComponent(kernel)}`, import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
     if (data.event) return listeners.get(data.event)?.(data);
     const { resolve, reject } = pending.get(data.id);
     pending.delete(data.id);
     if (data.ok) resolve(data.value);
-    else reject(Object.assign(new Error(data.error), { fatal: data.fatal }));
+    else reject(Object.assign(new Error(data.error), { fatal: data.fatal, startFailed: data.startFailed }));
   };
   worker.onerror = (e) => {
     e.preventDefault();
@@ -126,20 +126,36 @@ async function chooseBackend(name) {
   }
 }
 
-const kernelKey = (b) => `vit-wasm.cpu-kernel.${b}`;
+// Per build and browser version: a browser update can change which kernel is fastest.
+const kernelKey = (b) => `vit-wasm.cpu-kernel.${b}.${navigator.userAgent}`;
+// Where storage is blocked (some privacy settings, sandboxed frames), nothing is remembered.
+const remembered = (key) => {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+};
+const remember = (key, value) => {
+  try {
+    localStorage.setItem(key, value);
+  } catch {}
+};
 
 /// The worker's CPU matmul kernel ({ kernel, measured: [{ kernel, gmacs }] or null when it was
 /// named rather than timed}): remembered for this build, and shown while a CPU backend is in use.
 function showKernel({ kernel, measured }) {
-  if (measured) localStorage.setItem(kernelKey(build), kernel);
+  if (measured) remember(kernelKey(build), kernel);
   const el = $('cpu-kernel');
   el.dataset.build = build;
   el.dataset.kernel = kernel;
   if (measured) el.dataset.measured = JSON.stringify(measured);
+  else delete el.dataset.measured;
   const gmacs = (t) => `${t.kernel} ${t.gmacs.toFixed(1)} GMAC/s`;
+  const how = params.get('kernel') === kernel ? 'chosen in the address' : 'timed fastest on an earlier visit';
   el.textContent = measured
     ? `CPU kernel ${kernel}: the fastest of ${measured.length} timed in this browser (${measured[0].gmacs.toFixed(1)} GMAC/s)`
-    : `CPU kernel ${kernel}: timed fastest on an earlier visit`;
+    : `CPU kernel ${kernel}: ${how}`;
   el.title = `wasm build ${build}${measured ? `; ${measured.map(gmacs).join(', ')}` : ''}`;
 }
 
@@ -159,12 +175,19 @@ async function replaceWorker(backendName) {
   try {
     backend = await call('setBackend', [backendName]);
   } catch (e) {
+    // Only a build that did not start gives way; a backend that fails in a working build (no
+    // WebGPU here) is the caller's to handle.
     const failed = build;
-    for (const list of Object.values(builds)) if (list.length > 1) list.splice(list.indexOf(failed), 1);
+    if (!e.startFailed) throw e;
+    for (const list of Object.values(builds)) {
+      const i = list.indexOf(failed);
+      if (i >= 0 && list.length > 1) list.splice(i, 1);
+    }
     if (buildFor(backendName) === failed) throw e;
-    console.warn(`the ${failed} build did not start (${e.message}); trying ${buildFor(backendName)}`);
+    console.warn(`${e.message}; trying ${buildFor(backendName)}`);
     return replaceWorker(backendName);
   }
+  $('cpu-kernel').hidden = backend === 'wgpu';
   if (lastModel) await loadModel(await lastModel.reload(), lastModel);
   await finetune.workerRestarted();
 }

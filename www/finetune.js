@@ -5,7 +5,7 @@ import { lineChart } from './chart.js';
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_PER_CLASS = 8;
-// A forward pass of ViT-B/16 takes a third to two thirds of a second on a CPU and milliseconds on a GPU.
+// A forward pass of ViT-B/16 takes around half a second on a CPU and milliseconds on a GPU.
 const DEFAULT_SAMPLES = { cpu: [300, 100], gpu: [2000, 500] };
 const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
 

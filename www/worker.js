@@ -125,6 +125,12 @@ self.onmessage = ({ data }) => {
   queue = queue.then(async () => {
     try {
       await ready;
+    } catch (e) {
+      // This build cannot run here (an old browser, a missing file): the page tries another.
+      self.postMessage({ id, ok: false, error: `the ${build} build did not start: ${e?.message ?? e}`, startFailed: true });
+      return;
+    }
+    try {
       self.postMessage({ id, ok: true, value: await ops[op](...args) });
     } catch (e) {
       // A trap leaves the wasm instance unusable: the page replaces this worker.

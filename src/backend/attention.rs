@@ -94,7 +94,8 @@ impl AttentionOps for NdArray {}
 
 impl AttentionOps for Flex {
     fn attention_weights(qkv: FlexTensor, heads: usize, queries: usize) -> FlexTensor {
-        let Some(fused) = Fused::of(&qkv, heads) else {
+        let fused = Fused::of(&qkv, heads).filter(|f| queries <= f.tokens);
+        let Some(fused) = fused else {
             let scores = scores::<Flex>(qkv, heads, queries);
             return if scores.dtype() == DType::F32 {
                 softmax_in_place(scores)
@@ -147,7 +148,12 @@ impl AttentionOps for Flex {
 
     fn attention_values(weights: FlexTensor, qkv: FlexTensor, heads: usize) -> FlexTensor {
         let fused = Fused::of(&qkv, heads);
-        let (Some(fused), DType::F32) = (fused, weights.dtype()) else {
+        // The weights must be this qkv's: `[batch, heads, queries ≤ tokens, tokens]`.
+        let fits = |f: &Fused| match weights.layout().shape().to_vec()[..] {
+            [b, h, q, t] => b == f.batch && h == f.heads && q <= f.tokens && t == f.tokens,
+            _ => false,
+        };
+        let (Some(fused), DType::F32) = (fused.filter(fits), weights.dtype()) else {
             return weighted_values::<Flex>(weights, qkv, heads);
         };
         let Fused {
@@ -202,8 +208,12 @@ impl Fused {
         let [batch, tokens, width] = qkv.layout().shape().to_vec()[..] else {
             return None;
         };
-        let usable =
-            gemm::enabled() && qkv.dtype() == DType::F32 && heads > 0 && width % (3 * heads) == 0 && tokens > 0;
+        let usable = gemm::enabled()
+            && qkv.dtype() == DType::F32
+            && heads > 0
+            && width % (3 * heads) == 0
+            && width > 0
+            && tokens > 0;
         usable.then_some(Self {
             batch,
             tokens,

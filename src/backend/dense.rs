@@ -19,7 +19,7 @@ use burn::tensor::{DType, Slice};
 
 use super::activation::gelu_in_place;
 use super::flex::{filled, values};
-use super::gemm::{self, Epilogue, Matrix, Packed};
+use super::gemm::{self, Epilogue, Kernel, Matrix, Packed};
 use super::pool::threads;
 
 /// `x [.., d_in]` through a dense layer: `x·W + bias`, then GELU if `gelu`.
@@ -70,12 +70,17 @@ pub trait DenseOps: Backend {
         Self::float_add(residual, linear::<Self>(x, weight, bias))
     }
 
-    /// `[d_out, d_in]` → `[d_in, 1, d_out]`, row-major.
     fn dense_weight(pytorch: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [d_out, d_in] = pytorch.shape().dims();
-        let transposed = Self::float_swap_dims(pytorch, 0, 1);
-        Self::float_reshape(transposed, Shape::new([d_in, 1, d_out]))
+        one_panel::<Self>(pytorch)
     }
+}
+
+/// `[d_out, d_in]` → `[d_in, 1, d_out]`: one panel, row-major (the reshape of the transposed view
+/// copies it so), as Burn's linear reads it.
+fn one_panel<B: Backend>(pytorch: FloatTensor<B>) -> FloatTensor<B> {
+    let [d_out, d_in] = pytorch.shape().dims();
+    let transposed = B::float_swap_dims(pytorch, 0, 1);
+    B::float_reshape(transposed, Shape::new([d_in, 1, d_out]))
 }
 
 /// Burn's linear on a dense weight, whatever its panels.
@@ -119,9 +124,7 @@ impl DenseOps for Flex {
 
     fn dense_weight(pytorch: FlexTensor) -> FlexTensor {
         if !gemm::enabled() || pytorch.dtype() != DType::F32 {
-            let [d_out, d_in] = pytorch.layout().shape().dims();
-            let transposed = Flex::float_swap_dims(pytorch, 0, 1);
-            return Flex::float_reshape(transposed, Shape::new([d_in, 1, d_out]));
+            return one_panel::<Flex>(pytorch);
         }
         let pytorch = pytorch.to_contiguous();
         let [d_out, d_in] = pytorch.layout().shape().dims();
@@ -142,14 +145,16 @@ fn on_kernels<'a>(
     bias: &FlexTensor,
     epilogue: impl FnOnce(usize) -> Epilogue<'a>,
 ) -> Option<FlexTensor> {
-    if x.dtype() != DType::F32 || !packed_for_kernel(weight, bias) {
+    // Read once: the weight's layout is checked against this kernel, which then runs.
+    let kernel = gemm::kernel();
+    if x.dtype() != DType::F32 || !packed_for(kernel, weight, bias) {
         return None;
     }
     let x = x.to_contiguous();
     let d_in = x.layout().shape()[x.layout().num_dims() - 1];
     let d_out = bias.layout().shape()[0];
     let w = Packed {
-        kernel: gemm::kernel(),
+        kernel,
         values: weight.storage::<f32>(),
         d_in,
         bias: values(bias),
@@ -172,9 +177,9 @@ fn output_shape(x: &FlexTensor, bias: &FlexTensor) -> Shape {
     Shape::from(dims)
 }
 
-/// Whether `weight` is laid out, in memory, as the kernel in use reads it.
-fn packed_for_kernel(weight: &FlexTensor, bias: &FlexTensor) -> bool {
-    let (layout, panel) = (weight.layout(), gemm::kernel().panel);
+/// Whether `weight` is laid out, in memory, as `kernel` reads it.
+fn packed_for(kernel: &Kernel, weight: &FlexTensor, bias: &FlexTensor) -> bool {
+    let (layout, panel) = (weight.layout(), kernel.panel);
     let [d_in, panels, width] = match layout.shape().to_vec()[..] {
         [a, b, c] => [a, b, c],
         _ => return false,

@@ -1,12 +1,13 @@
-//! The model's dense layers on the CPU in the browser: `y = x·W + b`, optionally followed by the
-//! exact GELU, in one pass over the output.
+//! The model's dense layers on the CPU in the browser: `y = x·W + b`, then the exact GELU or a
+//! residual add, in one pass over the output.
 //!
 //! Written for this model rather than taken from Burn's matmul (the `gemm` crate) because its
 //! weights never change: W is packed once, when the model loads, into panels of the width the
-//! tile kernel reads ([`pack_from_outputs`]), so no forward pass repacks 346 MB of weights; the bias starts
-//! the accumulators and the GELU runs on each tile's output while it is still in cache. Which
-//! tile kernel is fastest differs between CPUs, so there are several and one is chosen per
-//! machine ([`select`]).
+//! tile kernel reads ([`pack_from_outputs`]), so no forward pass repacks 346 MB of weights; the
+//! bias starts the accumulators, and the GELU or the residual add runs on each tile's outputs
+//! while they are still in cache. Which tile kernel is fastest differs between CPUs, so there
+//! are several and one is chosen per machine ([`select`]). Only the kernels' choice is public:
+//! the products themselves trust their operands' shapes to the crate's own callers.
 
 mod microkernel;
 pub mod select;
@@ -52,7 +53,7 @@ pub fn choose(name: &str) -> Option<&'static Kernel> {
 
 /// A row-major matrix in a slice: `rows` rows of `cols` values, row `r` starting at `r·stride`.
 #[derive(Clone, Copy, Debug)]
-pub struct Matrix<'a> {
+pub(crate) struct Matrix<'a> {
     pub values: &'a [f32],
     pub rows: usize,
     pub cols: usize,
@@ -85,7 +86,7 @@ impl<'a> Matrix<'a> {
 // weights front to back. Columns past `d_out` are zero.
 
 /// Packs a weight given as PyTorch's Linear holds it, one row per output: `[d_out, d_in]`.
-pub fn pack_from_outputs(weight: Matrix, panel: usize) -> Vec<f32> {
+pub(crate) fn pack_from_outputs(weight: Matrix, panel: usize) -> Vec<f32> {
     assert!(
         weight.fits(weight.values.len()),
         "pack: the matrix runs past its values"
@@ -110,7 +111,7 @@ pub fn pack_from_outputs(weight: Matrix, panel: usize) -> Vec<f32> {
 }
 
 /// Packs a weight given one row per input: `[d_in, d_out]`.
-pub fn pack_from_inputs(weight: Matrix, panel: usize) -> Vec<f32> {
+pub(crate) fn pack_from_inputs(weight: Matrix, panel: usize) -> Vec<f32> {
     assert!(
         weight.fits(weight.values.len()),
         "pack: the matrix runs past its values"
@@ -134,15 +135,11 @@ pub fn pack_from_inputs(weight: Matrix, panel: usize) -> Vec<f32> {
     packed
 }
 
-/// The input's rows interleaved in groups of `rows` (a tile's height): group `g` holds, for each
-/// input `i`, rows `g·rows .. g·rows + rows`' values at `i`, so that a tile reads its inputs front
-/// to back. A last, partial group repeats its last row.
-pub fn pack_input(x: Matrix, rows: usize) -> Vec<f32> {
-    pack_input_on(x, rows, 1)
-}
-
-/// [`pack_input`] on `threads` threads of the pool.
-fn pack_input_on(x: Matrix, rows: usize, threads: usize) -> Vec<f32> {
+/// The input's rows interleaved in groups of `rows` (a tile's height), for the kernels that read
+/// them so: group `g` holds, for each input `i`, rows `g·rows .. g·rows + rows`' values at `i`, so
+/// that a tile reads its inputs front to back. A last, partial group repeats its last row. On up
+/// to `threads` threads of the pool.
+fn pack_input(x: Matrix, rows: usize, threads: usize) -> Vec<f32> {
     assert!(
         x.fits(x.values.len()) && rows <= MAX_ROWS,
         "pack: the matrix runs past its values"
@@ -166,7 +163,7 @@ fn pack_input_on(x: Matrix, rows: usize, threads: usize) -> Vec<f32> {
 }
 
 /// The weights of one dense layer, packed for `kernel`.
-pub struct Packed<'a> {
+pub(crate) struct Packed<'a> {
     pub kernel: &'static Kernel,
     pub values: &'a [f32],
     pub d_in: usize,
@@ -176,7 +173,7 @@ pub struct Packed<'a> {
 
 /// What happens to the outputs after the bias, while they are in cache.
 #[derive(Clone, Copy, Debug)]
-pub enum Epilogue<'a> {
+pub(crate) enum Epilogue<'a> {
     None,
     /// The exact GELU of each output.
     Gelu,
@@ -191,7 +188,7 @@ const BLOCK_BYTES: usize = 576 * 1024;
 /// `y = x·W + b`, then the epilogue: `x` is `[m, d_in]`, `y` `[m, d_out]` with row stride
 /// `y_stride`. The work is split into blocks of output columns, shared by up to `threads` of the
 /// pool's threads (1: the calling thread alone).
-pub fn dense(x: Matrix, w: &Packed, epilogue: Epilogue, y: &mut [f32], y_stride: usize, threads: usize) {
+pub(crate) fn dense(x: Matrix, w: &Packed, epilogue: Epilogue, y: &mut [f32], y_stride: usize, threads: usize) {
     let out = Matrix {
         values: y,
         rows: x.rows,
@@ -203,11 +200,12 @@ pub fn dense(x: Matrix, w: &Packed, epilogue: Epilogue, y: &mut [f32], y_stride:
     unsafe { dense_raw(x, w, epilogue, y.as_mut_ptr(), y_stride, threads) }
 }
 
-/// [`dense`] into `y`, which holds `x.rows` rows of `d_out` at `y_stride` and is written
-/// nowhere else meanwhile: an output whose rows interleave with another thread's.
+/// [`dense`] into `y`: an output whose rows interleave with another thread's.
 ///
 /// # Safety
-/// As above.
+/// `y` is valid for writing `x.rows` rows of `d_out` values at `y_stride` (`(x.rows − 1)·y_stride
+/// + d_out` values), no other thread touches those values meanwhile, and a residual
+/// (`Epilogue::Add`) does not overlap them. `w.kernel` is one of [`KERNELS`].
 pub(crate) unsafe fn dense_raw(
     x: Matrix,
     w: &Packed,
@@ -218,6 +216,14 @@ pub(crate) unsafe fn dense_raw(
 ) {
     let (m, k, n, panel) = (x.rows, w.d_in, w.bias.len(), w.kernel.panel);
     let panels = n.div_ceil(panel);
+    // Kernels are only made in `KERNELS` (their fields are this crate's); a copy must still be
+    // one of them, with the shape its tile function was written for.
+    assert!(
+        KERNELS.iter().any(|kernel| kernel.name == w.kernel.name
+            && (kernel.rows, kernel.panel, kernel.interleaved)
+                == (w.kernel.rows, w.kernel.panel, w.kernel.interleaved)),
+        "dense: not one of this build's kernels"
+    );
     assert!(
         k > 0 && x.cols == k && x.fits(x.values.len()),
         "dense: input is not [m, d_in > 0]"
@@ -239,7 +245,7 @@ pub(crate) unsafe fn dense_raw(
     let out = Shared(y);
     let packed;
     let input = if w.kernel.interleaved {
-        packed = pack_input_on(x, w.kernel.rows, threads);
+        packed = pack_input(x, w.kernel.rows, threads);
         Matrix {
             values: &packed,
             rows: m,
@@ -277,6 +283,8 @@ fn add(y: &mut [f32], x: &[f32]) {
 
 /// The output, written by several threads at once, each its own columns.
 pub(crate) struct Shared(pub(crate) *mut f32);
+// SAFETY: only a pointer; the threads that share it write disjoint parts of what it points to
+// (each user says which).
 unsafe impl Sync for Shared {}
 
 impl Shared {
@@ -442,7 +450,7 @@ mod tests {
         // Three rows of two, in groups of two: rows 0 and 1, then row 2 twice.
         let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         assert_eq!(
-            pack_input(Matrix::new(&x, 2), 2),
+            pack_input(Matrix::new(&x, 2), 2, 1),
             [1.0, 3.0, 2.0, 4.0, 5.0, 5.0, 6.0, 6.0]
         );
     }

@@ -83,18 +83,24 @@ pub async fn set_backend(backend: String) -> Result<String, JsError> {
     let kind: BackendKind = backend.parse().map_err(|e: String| JsError::new(&e))?;
     let device = kind.device().await.map_err(js_err)?;
     STATE.with_borrow_mut(|s| {
+        let moved = s.current.as_ref().is_none_or(|(current, _)| *current != kind);
         s.current = Some((kind, device.clone()));
-        if let Some(old) = s.classifier.take() {
-            // Cloning a module shares its tensors; a forward pass still running keeps its own.
-            s.classifier = Some(Rc::new(Classifier {
-                model: old.model.clone().moved_to(&device),
-                config: old.config.clone(),
-                backend: kind,
-                device: device.clone(),
-            }));
+        if moved {
+            s.classifier = s.classifier.take().map(|old| Rc::new(moved_to(&old, kind, &device)));
         }
     });
     Ok(kind.name().into())
+}
+
+/// The classifier on `device`, its weights laid out for that backend and the kernel in use.
+/// Cloning a module shares its tensors; a forward pass still running keeps its own.
+fn moved_to(old: &Classifier, kind: BackendKind, device: &Device) -> Classifier {
+    Classifier {
+        model: old.model.clone().moved_to(device),
+        config: old.config.clone(),
+        backend: kind,
+        device: device.clone(),
+    }
 }
 
 #[derive(Serialize)]
@@ -104,9 +110,9 @@ struct KernelChoice {
     measured: Option<Vec<Timing>>,
 }
 
-/// Chooses the CPU matmul kernel, before any model loads (weights are packed for it): `name` if
-/// this build has it (one timed fastest on an earlier visit), else the fastest of this build's
-/// kernels, timed here in some tens of milliseconds.
+/// Chooses the CPU matmul kernel: `name` if this build has it (one timed fastest on an earlier
+/// visit), else the fastest of this build's kernels, timed here in about a tenth of a second.
+/// The page calls it before any model loads; a model loaded before is repacked for the kernel.
 #[wasm_bindgen(js_name = chooseCpuKernel)]
 pub fn choose_cpu_kernel(name: Option<String>) -> Result<JsValue, JsError> {
     let choice = match name.as_deref().and_then(gemm::choose) {
@@ -122,6 +128,11 @@ pub fn choose_cpu_kernel(name: Option<String>) -> Result<JsValue, JsError> {
             }
         }
     };
+    STATE.with_borrow_mut(|s| {
+        if let (Some(old), Some((kind, device))) = (s.classifier.take(), &s.current) {
+            s.classifier = Some(Rc::new(moved_to(&old, *kind, device)));
+        }
+    });
     Ok(serde_wasm_bindgen::to_value(&choice)?)
 }
 

@@ -3,10 +3,9 @@
 // one Markdown row per build, fastest first. A fresh browser profile per build, so nothing is
 // remembered from an earlier visit.
 //   bash www/build.sh && node tests/bench/kernels.mjs [--rounds 3]
-import { openPage, launch, startServer } from '../e2e/harness.mjs';
+import { BUILDS, openPage, launch, startServer } from '../e2e/harness.mjs';
 import { opt } from './bench.mjs';
 
-const BUILDS = { single: 'threads=1&relaxed=0', 'single-relaxed': 'threads=1', threads: 'threads=2&relaxed=0', 'threads-relaxed': 'threads=2' };
 const server = await startServer();
 const browser = await launch({ webgpu: false });
 try {

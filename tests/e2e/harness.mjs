@@ -104,6 +104,10 @@ export function referenceTopK(image, labels, k = 5) {
     .slice(0, k);
 }
 
+/// The page's four wasm builds, and the address that picks each in headless Chromium here
+/// (relaxed SIMD validates, the server is cross-origin isolated, there are two cores or more).
+export const BUILDS = { single: 'threads=1&relaxed=0', 'single-relaxed': 'threads=1', threads: 'threads=2&relaxed=0', 'threads-relaxed': 'threads=2' };
+
 export const TINY_MODEL = ['model.safetensors', 'config.json', 'preprocessor_config.json'].map((f) => join(FIXTURES, 'tiny_hf', f));
 export const TINY_LABELS = JSON.parse(readFileSync(join(FIXTURES, 'reference.json'))).labels;
 export const image = (name) => join(FIXTURES, 'images', name);

@@ -3,7 +3,7 @@
 // must classify like the reference, not only the one this machine picks.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TINY_LABELS, TINY_MODEL, image, openPage, referenceTopK, serverAndBrowser, waitStatus } from './harness.mjs';
+import { BUILDS, TINY_LABELS, TINY_MODEL, image, openPage, referenceTopK, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser();
 const IMAGES = ['gradient.png', 'disc_rgba.png', 'checker.bmp'];
@@ -35,10 +35,6 @@ async function classify(query) {
     await context.close();
   }
 }
-
-// The page picks the build from `?threads` and `?relaxed`: Chromium validates relaxed SIMD, and
-// this server is cross-origin isolated.
-const BUILDS = { single: 'threads=1&relaxed=0', 'single-relaxed': 'threads=1', threads: 'threads=2&relaxed=0', 'threads-relaxed': 'threads=2' };
 
 for (const [build, query] of Object.entries(BUILDS)) {
   test(`every kernel of the ${build} build classifies like the reference`, async () => {

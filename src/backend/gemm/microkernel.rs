@@ -2,9 +2,9 @@
 //! over the whole inner dimension, accumulated in SIMD registers.
 //!
 //! The weights arrive packed (see `pack_from_outputs`): one panel of `4·V` output columns, each
-//! of its `k` rows contiguous; the input rows interleaved (`pack_input`). A step of the loop
-//! loads `V` vectors of weights, broadcasts one input value per output row from memory and
-//! multiply-adds `R·V` accumulators. Which `R` and
+//! of its `k` rows contiguous; the input rows as they are, or interleaved (`pack_input`) for the
+//! kernels that read them so. A step of the loop loads `V` vectors of weights, broadcasts one
+//! input value per output row from memory and multiply-adds `R·V` accumulators. Which `R` and
 //! `V` are fastest depends on the CPU and on how the browser's compiler allocates registers
 //! (V8 gives wasm 15 vector registers on x86 and spills the rest), so several tile shapes are
 //! built and [`super::select`] times them on the machine it runs on.
@@ -20,7 +20,7 @@ use crate::backend::lanes::{F4, Lanes};
 /// `b` is one packed weight panel (`k` rows of the tile's width) and `bias` that panel's biases;
 /// `c` has row stride `ldc`.
 #[derive(Clone, Copy, Debug)]
-pub struct Operands {
+pub(crate) struct Operands {
     pub k: usize,
     pub a: *const f32,
     pub lda: usize,
@@ -90,7 +90,7 @@ unsafe fn tile<const R: usize, const V: usize, const INTERLEAVED: bool>(t: &Oper
 }
 
 /// A tile kernel.
-pub type TileFn = unsafe fn(&Operands);
+pub(crate) type TileFn = unsafe fn(&Operands);
 
 /// A built tile shape.
 #[derive(Clone, Copy, Debug)]
@@ -98,12 +98,12 @@ pub struct Kernel {
     /// What the page shows: rows x columns, and how it multiplies, adds and reads its inputs.
     pub name: &'static str,
     /// Output rows per tile.
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Output columns per tile: the width of a packed weight panel.
     pub panel: usize,
     /// Whether it reads its inputs packed by `pack_input` (else straight from their rows).
-    pub interleaved: bool,
-    pub tile: TileFn,
+    pub(crate) interleaved: bool,
+    pub(crate) tile: TileFn,
 }
 
 macro_rules! kernels {
