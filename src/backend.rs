@@ -1,118 +1,19 @@
-//! Which device the model runs on, chosen at run time: WebGPU/Vulkan/Metal through burn-wgpu,
-//! or one of the two CPU backends; and the model's own ops on them (`dense`, `attention`), with
-//! the CPU kernels they run on in the browser (`gemm`, `activation`).
+//! Where the model runs and how: the device, chosen at run time (WebGPU/Vulkan/Metal through
+//! burn-wgpu, or one of the two CPU backends); reading results back from it; the model's own ops
+//! on each backend (`dense`, `attention`), with the CPU kernels they run on in the browser
+//! (`gemm`, `activation`) and the pool those share their work on.
 
 pub mod activation;
 pub mod attention;
 pub mod dense;
+mod device;
 mod flex;
 pub mod gemm;
 pub mod lanes;
 pub mod pool;
+mod readback;
 
-use std::fmt;
-use std::str::FromStr;
-
-use burn::prelude::Device;
-
-use crate::error::VitError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    /// burn-wgpu: WebGPU in the browser, the platform's graphics API natively.
-    Wgpu,
-    /// Burn's pure-Rust CPU backend (SIMD, WASM).
-    Flex,
-    /// burn-ndarray, the older CPU backend.
-    Ndarray,
-}
-
-impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [BackendKind::Wgpu, BackendKind::Flex, BackendKind::Ndarray];
-
-    /// The CPU backend used when no GPU is asked for or found.
-    pub const DEFAULT_CPU: BackendKind = BackendKind::Flex;
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::Flex => "flex",
-            BackendKind::Ndarray => "ndarray",
-        }
-    }
-
-    /// The backend's device. The GPU is initialised asynchronously, as the browser requires,
-    /// and only once: Burn registers one wgpu runtime per process, so later calls share it.
-    pub async fn device(self) -> Result<Device, VitError> {
-        #[cfg(target_family = "wasm")]
-        run_constructors();
-        Ok(match self {
-            BackendKind::Flex => Device::flex(),
-            #[allow(deprecated)]
-            BackendKind::Ndarray => Device::ndarray(),
-            #[cfg(not(feature = "wgpu"))]
-            BackendKind::Wgpu => {
-                return Err(VitError::Backend {
-                    backend: self.name().into(),
-                    reason: "this build has no WebGPU (it is the threaded CPU build)".into(),
-                });
-            }
-            #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => {
-                use burn::tensor::wgpu::WgpuBackend;
-                static WGPU: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
-                if let Some(device) = WGPU.lock().unwrap().clone() {
-                    return Ok(device);
-                }
-                let api = if cfg!(target_family = "wasm") {
-                    WgpuBackend::WebGpu
-                } else {
-                    WgpuBackend::Auto
-                };
-                let device = Device::wgpu_options()
-                    .graphics_api(api)
-                    .init_async()
-                    .await
-                    .map_err(|e| VitError::Backend {
-                        backend: self.name().into(),
-                        reason: e.to_string(),
-                    })?;
-                WGPU.lock().unwrap().get_or_insert(device).clone()
-            }
-        })
-    }
-}
-
-/// Runs, once, the constructors the linker gathers in `__wasm_call_ctors`: Burn's dependencies
-/// register their ops with `inventory` there. A module that never calls it is linked
-/// "command-style", and every exported function then runs all the constructors again before its
-/// own work: tens of milliseconds per call (per forward pass, per chunk of weights). The page
-/// calls this when the module starts; every device is made after it, which covers the test
-/// harness, which does not run the start function.
+pub use device::BackendKind;
 #[cfg(target_family = "wasm")]
-pub fn run_constructors() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    unsafe extern "C" {
-        fn __wasm_call_ctors();
-    }
-    // SAFETY: the constructors are `inventory`'s, which are idempotent; the `Once` keeps them
-    // to one run anyway.
-    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| format!("unknown backend `{s}` (expected wgpu, flex or ndarray)"))
-    }
-}
+pub use device::run_constructors;
+pub use readback::{rows, scalar};

@@ -1,15 +1,15 @@
-//! A loaded model with its config on a device: images in, ranked labels out.
+//! A loaded model on a device, with its labels and preprocessing: images in, ranked labels out.
 
 use burn::prelude::*;
 
-use crate::attention_rollout::AttentionRollout;
-use crate::backend::BackendKind;
-use crate::checkpoint::{ModelFiles, load_vit};
-use crate::cifar::SIDE;
-use crate::config::{Interpolation, Preprocess, ViTConfig};
+use crate::backend::pool::on_pool;
+use crate::backend::{BackendKind, rows};
+use crate::data::image::decode;
+use crate::data::preprocess::{Preprocess, preprocess, preprocess_cifar};
 use crate::error::{LoadError, VitError};
-use crate::preprocess::{RgbImage, decode, preprocess};
-use crate::vit::VisionTransformer;
+use crate::load::safetensors_file::SafetensorsFile;
+use crate::load::{Head, ModelFiles, NamedBytes, load_vit_from};
+use crate::model::{AttentionRollout, ViTConfig, VisionTransformer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Prediction {
@@ -18,53 +18,82 @@ pub struct Prediction {
     pub probability: f32,
 }
 
+#[derive(Debug, Clone)]
 pub struct Classifier {
+    /// The backbone and the head in use.
     pub model: VisionTransformer,
     pub config: ViTConfig,
-    pub backend: BackendKind,
+    /// What each of the head's outputs means.
+    pub labels: Vec<String>,
+    pub preprocess: Preprocess,
     pub device: Device,
 }
 
 impl Classifier {
-    pub fn load(files: ModelFiles, backend: BackendKind, device: &Device) -> Result<Self, LoadError> {
-        let (model, config) = load_vit(files, device)?;
+    /// Reads a model's files onto `device`.
+    pub fn load(files: ModelFiles, device: &Device) -> Result<Self, LoadError> {
+        let weights = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
+        Self::from_weights(weights, files.config, files.preprocessor, device)
+    }
+
+    /// As [`Self::load`], from weights already read (the page reads them as they stream in).
+    pub fn from_weights(
+        weights: SafetensorsFile,
+        config: Option<NamedBytes>,
+        preprocessor: Option<NamedBytes>,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
+        let (model, hub) = load_vit_from(weights, config, preprocessor, device)?;
         Ok(Self {
             model,
-            config,
-            backend,
+            config: hub.vit,
+            labels: hub.labels,
+            preprocess: hub.preprocess,
             device: device.clone(),
         })
     }
 
-    /// Decodes and preprocesses one image file to `[3, size, size]` floats.
-    pub fn pixels(&self, file: &str, bytes: &[u8]) -> Result<Vec<f32>, VitError> {
-        Ok(preprocess(&decode(file, bytes)?, &self.config.preprocess))
+    pub fn backend(&self) -> BackendKind {
+        BackendKind::of(&self.device)
     }
 
-    /// A CIFAR image (R, G and B planes, 32x32) as model input: upscaled to the input size
-    /// (Pillow bilinear, as the original's training did), normalised, optionally mirrored.
-    pub fn cifar_pixels(&self, planes: &[u8], flip: bool) -> Vec<f32> {
-        let n = SIDE * SIDE;
-        let mut rgb = vec![0u8; 3 * n];
-        for y in 0..SIDE {
-            for x in 0..SIDE {
-                let from = y * SIDE + if flip { SIDE - 1 - x } else { x };
-                for c in 0..3 {
-                    rgb[(y * SIDE + x) * 3 + c] = planes[c * n + from];
-                }
-            }
+    /// The classifier on `device`, its weights laid out for that backend and the CPU kernel in
+    /// use. Cloning a module shares its tensors; a forward pass still running keeps its own.
+    pub fn moved_to(&self, device: &Device) -> Self {
+        Self {
+            model: self.model.clone().moved_to(device),
+            device: device.clone(),
+            ..self.clone()
         }
-        let image = RgbImage {
-            width: SIDE as u32,
-            height: SIDE as u32,
-            pixels: rgb,
-        };
-        let p = Preprocess {
-            interpolation: Interpolation::Bilinear,
-            crop_pct: None,
-            ..self.config.preprocess.clone()
-        };
-        preprocess(&image, &p)
+    }
+
+    /// The head in use, with its labels.
+    pub fn head(&self) -> Head {
+        Head {
+            linear: self.model.head.clone(),
+            labels: self.labels.clone(),
+        }
+    }
+
+    /// This backbone with `head` in place of the current one.
+    pub fn with_head(&self, head: &Head) -> Self {
+        let mut model = self.model.clone();
+        model.head = head.linear.clone().to_device(&self.device);
+        Self {
+            model,
+            labels: head.labels.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Decodes and preprocesses one image file to `[3, size, size]` floats.
+    pub fn pixels(&self, file: &str, bytes: &[u8]) -> Result<Vec<f32>, VitError> {
+        Ok(preprocess(&decode(file, bytes)?, &self.preprocess))
+    }
+
+    /// A CIFAR image (R, G and B planes) as model input, optionally mirrored.
+    pub fn cifar_pixels(&self, planes: &[u8], flip: bool) -> Vec<f32> {
+        preprocess_cifar(planes, flip, &self.preprocess)
     }
 
     /// Stacks preprocessed images into a `[batch, 3, size, size]` tensor on the device.
@@ -77,7 +106,7 @@ impl Classifier {
 
     /// Logits, one row per image.
     pub async fn logits(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(on_pool(|| self.model.forward(self.batch(images))), self.backend).await
+        rows(on_pool(|| self.model.forward(self.batch(images)))).await
     }
 
     /// Logits and the attention rollout over the patch grid (row-major), one row per image.
@@ -89,16 +118,12 @@ impl Classifier {
                 .forward_with_class_attention(self.batch(images), |w| rollout.add(w));
             (logits, rollout.finish())
         });
-        Ok((rows(logits, self.backend).await?, rows(rollout, self.backend).await?))
+        Ok((rows(logits).await?, rows(rollout).await?))
     }
 
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(
-            on_pool(|| self.model.forward_features(self.batch(images))),
-            self.backend,
-        )
-        .await
+        rows(on_pool(|| self.model.forward_features(self.batch(images)))).await
     }
 
     /// The `k` most probable labels for one row of logits.
@@ -112,37 +137,15 @@ impl Classifier {
             .take(k)
             .map(|index| Prediction {
                 index,
-                label: self.config.labels[index].clone(),
+                label: self.labels[index].clone(),
                 probability: probabilities[index],
             })
             .collect()
     }
 }
 
-/// Runs `f` (a forward pass) on a thread of the rayon pool where there is one (the threaded wasm
-/// build), so that the kernels inside fork from a pool thread and the caller's thread is handed
-/// the work once, not once per op: per op, it cost more than the second core gave.
-fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(feature = "threads")]
-    return rayon::scope(|_| f());
-    #[cfg(not(feature = "threads"))]
-    f()
-}
-
-/// Reads a 2-D tensor back to the host without blocking (WebGPU forbids sync reads in browsers).
-pub async fn rows(t: Tensor<2>, backend: BackendKind) -> Result<Vec<Vec<f32>>, VitError> {
-    let [_, cols] = t.dims();
-    let failed = |reason: String| VitError::Backend {
-        backend: backend.to_string(),
-        reason,
-    };
-    let data = t.into_data_async().await.map_err(|e| failed(format!("{e:?}")))?;
-    let values = data.try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?;
-    Ok(values.chunks(cols.max(1)).map(<[f32]>::to_vec).collect())
-}
-
 /// Softmax of one row, in f64 for a stable sum.
-pub fn softmax_cpu(logits: &[f32]) -> Vec<f32> {
+fn softmax_cpu(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f64> = logits.iter().map(|l| ((l - max) as f64).exp()).collect();
     let sum: f64 = exps.iter().sum();

@@ -1,5 +1,6 @@
 //! Error types. Every message names the file it is about, because a person who dropped three
-//! files on a page needs to know which one was wrong.
+//! files on a page needs to know which one was wrong; and every error has a stable [code]
+//! (`VitError::code`), which is what the page branches on, never the wording.
 
 use thiserror::Error;
 
@@ -65,17 +66,42 @@ pub enum ImageError {
     },
 }
 
-/// Errors a caller of the model can meet.
+/// Errors a caller of the library can meet.
 #[derive(Debug, Error)]
 pub enum VitError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A head file that does not fit the model.
+    #[error(transparent)]
+    Head(LoadError),
     #[error("the {backend} backend failed: {reason}")]
     Backend { backend: String, reason: String },
     #[error("cannot train the head: {0}")]
     Training(String),
+    /// A request the caller should not have made (an unknown split, an image out of range).
+    #[error("{0}")]
+    Request(String),
+}
+
+impl VitError {
+    /// A stable name for the kind of failure, for code that branches on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VitError::Load(LoadError::BadJson { .. } | LoadError::BadConfigValue { .. }) => "bad-config",
+            VitError::Load(LoadError::ConfigContradicts { .. }) => "bad-config",
+            VitError::Load(_) => "bad-weights",
+            VitError::Image(_) => "bad-image",
+            VitError::Data(_) => "bad-cifar",
+            VitError::Head(_) => "bad-head",
+            VitError::Backend { .. } => "backend-failed",
+            VitError::Training(_) => "bad-training",
+            VitError::Request(_) => "bad-request",
+        }
+    }
 }
 
 /// Why a CIFAR-10 file could not be read.
@@ -93,4 +119,47 @@ pub enum DataError {
     Pickle { file: String, reason: String },
     #[error("{file}: names {count} classes; CIFAR-10 has 10")]
     Meta { file: String, count: usize },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_failure_has_its_code() {
+        let file = || "f".to_string();
+        let codes = [
+            (VitError::from(LoadError::Empty { file: file() }), "bad-weights"),
+            (
+                VitError::from(LoadError::BadJson {
+                    file: file(),
+                    reason: String::new(),
+                }),
+                "bad-config",
+            ),
+            (VitError::from(ImageError::Empty { file: file() }), "bad-image"),
+            (VitError::from(DataError::Empty { file: file() }), "bad-cifar"),
+            (VitError::Head(LoadError::Empty { file: file() }), "bad-head"),
+            (
+                VitError::Backend {
+                    backend: "wgpu".into(),
+                    reason: "lost".into(),
+                },
+                "backend-failed",
+            ),
+            (VitError::Training(String::new()), "bad-training"),
+            (VitError::Request(String::new()), "bad-request"),
+        ];
+        for (error, code) in codes {
+            assert_eq!(error.code(), code, "{error:?}");
+        }
+        assert_eq!(
+            VitError::Backend {
+                backend: "wgpu".into(),
+                reason: "lost".into()
+            }
+            .to_string(),
+            "the wgpu backend failed: lost"
+        );
+    }
 }

@@ -174,7 +174,7 @@ fn finetune_writes_a_head_that_classify_uses() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let label = line["top_k"][0]["label"].as_str().unwrap().to_string();
-    assert!(vit_wasm::cifar::CLASS_NAMES.contains(&label.as_str()), "{label}");
+    assert!(vit_wasm::data::cifar::CLASS_NAMES.contains(&label.as_str()), "{label}");
 
     // A malformed data file stops the run with its name and what is wrong.
     let out = vit(&[

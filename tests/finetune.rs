@@ -5,13 +5,13 @@
 mod common;
 
 use vit_wasm::backend::BackendKind;
-use vit_wasm::cifar::{CLASS_NAMES, read_file};
+use vit_wasm::data::cifar::{CLASS_NAMES, Contents, read_file};
 use vit_wasm::error::DataError;
-use vit_wasm::head_training::TrainOptions;
+use vit_wasm::train::{Progress, TrainOptions};
 
 const CIFAR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cifar/");
 
-fn read(name: &str) -> Result<vit_wasm::cifar::Contents, DataError> {
+fn read(name: &str) -> Result<Contents, DataError> {
     read_file(name, &std::fs::read(format!("{CIFAR}{name}")).unwrap())
 }
 
@@ -20,12 +20,12 @@ fn every_accepted_format_reads_the_same_images() {
     let binary = read("data_batch_1.bin").unwrap();
     assert_eq!(binary.batches.len(), 1);
     let b = &binary.batches[0];
-    assert_eq!((b.len(), b.pixels.len()), (200, 200 * 3072));
-    assert!(b.labels.iter().all(|l| *l < 10) && !b.is_test());
+    assert_eq!((b.images.len(), b.images.values.len()), (200, 200 * 3072));
+    assert!(b.images.labels.iter().all(|l| *l < 10) && !b.is_test());
 
     let python = read("data_batch_1").unwrap();
-    assert_eq!(python.batches[0].labels, b.labels);
-    assert_eq!(python.batches[0].pixels, b.pixels);
+    assert_eq!(python.batches[0].images.labels, b.images.labels);
+    assert_eq!(python.batches[0].images.values, b.images.values);
 
     for tarball in ["cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"] {
         let contents = read(tarball).unwrap();
@@ -36,7 +36,7 @@ fn every_accepted_format_reads_the_same_images() {
             .collect();
         assert_eq!(names.len(), 3, "{tarball}: {names:?}");
         assert_eq!(contents.batches.iter().filter(|b| b.is_test()).count(), 1, "{tarball}");
-        assert_eq!(contents.batches[0].pixels, b.pixels, "{tarball}");
+        assert_eq!(contents.batches[0].images.values, b.images.values, "{tarball}");
         assert_eq!(
             contents.class_names.as_deref(),
             Some(&CLASS_NAMES.map(String::from)[..]),
@@ -86,8 +86,8 @@ fn adamw_loss_curve_matches_pytorch() {
 
 #[test]
 fn the_whole_pipeline_learns_the_synthetic_classes() {
-    use vit_wasm::head_file::{load_head, save_head};
-    use vit_wasm::head_training::{Confusion, extract_features, fresh_head, predict, train};
+    use vit_wasm::load::Head;
+    use vit_wasm::train::{Confusion, extract_features, fresh_head, predict, train};
 
     let backend = BackendKind::Flex;
     let classifier = pollster::block_on(common::classifier(common::Fixture::Hf, backend));
@@ -97,7 +97,8 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
         .collect();
     let test_batch = read("test_batch.bin").unwrap().batches.remove(0);
 
-    let features = |batch: &vit_wasm::cifar::Batch, flip: bool| {
+    let features = |batch: &vit_wasm::data::cifar::Batch, flip: bool| {
+        let batch = &batch.images;
         let all: Vec<usize> = (0..batch.len()).collect();
         let mut calls = 0;
         let f = pollster::block_on(extract_features(
@@ -129,17 +130,19 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
     let head = fresh_head(48, 10, options.seed, &classifier.device);
     let mut steps = Vec::new();
     let mut epochs = Vec::new();
-    let (head, reports) = pollster::block_on(train(
-        head,
-        &train_set,
-        &test_set,
-        &options,
-        backend,
-        &classifier.device,
-        |s, l| steps.push((s, l)),
-        |r| epochs.push(r.clone()),
-    ))
-    .unwrap();
+    let (head, reports) =
+        pollster::block_on(train(
+            head,
+            &train_set,
+            &test_set,
+            &options,
+            &classifier.device,
+            |p| match p {
+                Progress::Step { step, loss } => steps.push((step, loss)),
+                Progress::Epoch(r) => epochs.push(r.clone()),
+            },
+        ))
+        .unwrap();
     assert_eq!(steps.len(), 5 * 600usize.div_ceil(32));
     assert_eq!(epochs, reports);
     let last = reports.last().unwrap();
@@ -148,17 +151,21 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
 
     // Export, import, and the same predictions.
     let labels: Vec<String> = CLASS_NAMES.map(String::from).to_vec();
-    let bytes = pollster::block_on(save_head(&head, &labels, backend)).unwrap();
+    let trained = Head {
+        linear: head,
+        labels: labels.clone(),
+    };
+    let bytes = pollster::block_on(trained.to_bytes()).unwrap();
     assert!(bytes.len() < 4096, "{} bytes", bytes.len());
-    let (again, names) = load_head("head.safetensors", &bytes, 48, &classifier.device).unwrap();
-    assert_eq!(names, labels);
-    let before = pollster::block_on(predict(&head, &test_set, backend, &classifier.device)).unwrap();
-    let after = pollster::block_on(predict(&again, &test_set, backend, &classifier.device)).unwrap();
+    let again = Head::from_bytes("head.safetensors", &bytes, 48, &classifier.device).unwrap();
+    assert_eq!(again.labels, labels);
+    let before = pollster::block_on(predict(&trained.linear, &test_set, &classifier.device)).unwrap();
+    let after = pollster::block_on(predict(&again.linear, &test_set, &classifier.device)).unwrap();
     assert_eq!(before, after);
     assert!((Confusion::new(10, &test_set.labels, &after).accuracy() - last.test_accuracy).abs() < 1e-12);
 
     // A head for another backbone width is refused with both shapes.
-    let e = load_head("head.safetensors", &bytes, 768, &classifier.device).unwrap_err();
+    let e = Head::from_bytes("head.safetensors", &bytes, 768, &classifier.device).unwrap_err();
     assert_eq!(
         e.to_string(),
         "head.safetensors: tensor `head.weight` has shape [10, 48], expected [classes, 768] for this model"
@@ -166,37 +173,15 @@ fn the_whole_pipeline_learns_the_synthetic_classes() {
 }
 
 #[test]
-fn epoch_orders_are_seeded_permutations() {
-    use vit_wasm::head_training::epoch_order;
-    let a = epoch_order(100, 3, 0);
-    assert_eq!(a, epoch_order(100, 3, 0));
-    assert_ne!(a, epoch_order(100, 3, 1));
-    assert_ne!(a, epoch_order(100, 4, 0));
-    let mut sorted = a.clone();
-    sorted.sort();
-    assert_eq!(sorted, (0..100).collect::<Vec<_>>());
-}
-
-#[test]
-fn samples_are_prefixes_of_one_fixed_order() {
-    use vit_wasm::head_training::sample;
-    let big = sample(100, 60);
-    assert_eq!(sample(100, 20), big[..20]);
-    let mut all = sample(100, usize::MAX);
-    assert_eq!(all[..60], big[..]);
-    all.sort();
-    assert_eq!(all, (0..100).collect::<Vec<_>>());
-}
-
-#[test]
 fn a_cancelled_extraction_keeps_the_images_done() {
-    use vit_wasm::head_training::extract_features;
+    use vit_wasm::train::extract_features;
     let classifier = pollster::block_on(common::classifier(common::Fixture::Hf, BackendKind::Flex));
     let batch = read("test_batch.bin").unwrap().batches.remove(0);
     let indices = [5, 3, 8, 1, 0, 9];
+    let batch = &batch.images;
     let f = pollster::block_on(extract_features(
         &classifier,
-        &batch,
+        batch,
         &indices,
         false,
         4,
@@ -210,24 +195,15 @@ fn a_cancelled_extraction_keeps_the_images_done() {
 #[test]
 fn training_refuses_bad_options_and_labels() {
     use vit_wasm::error::VitError;
-    use vit_wasm::head_training::{Features, fresh_head, train};
+    use vit_wasm::train::{Features, fresh_head, train};
     let device = pollster::block_on(BackendKind::Flex.device()).unwrap();
     let set = Features::from_parts(2, vec![0.5, -1.0, 2.0, 0.0], vec![0, 2]).unwrap();
     let run = |set: &Features, options: TrainOptions| {
         let head = fresh_head(2, 2, 0, &device);
-        pollster::block_on(train(
-            head,
-            set,
-            set,
-            &options,
-            BackendKind::Flex,
-            &device,
-            |_, _| {},
-            |_| {},
-        ))
-        .map(|_| ())
-        .unwrap_err()
-        .to_string()
+        pollster::block_on(train(head, set, set, &options, &device, |_| {}))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
     };
     assert_eq!(
         run(&set, TrainOptions::default()),
@@ -251,13 +227,7 @@ fn training_refuses_bad_options_and_labels() {
         "cannot train the head: the number of epochs must be at least 1"
     );
     assert_eq!(
-        run(
-            &Features {
-                hidden: 2,
-                ..Features::default()
-            },
-            TrainOptions::default()
-        ),
+        run(&Features::new(2), TrainOptions::default()),
         "cannot train the head: there are no training images"
     );
     assert!(matches!(
@@ -269,7 +239,7 @@ fn training_refuses_bad_options_and_labels() {
 #[test]
 fn head_files_without_names_get_numbered_labels_and_bad_names_are_refused() {
     use safetensors::tensor::{Dtype, TensorView, serialize};
-    use vit_wasm::head_file::load_head;
+    use vit_wasm::load::Head;
     let device = pollster::block_on(BackendKind::Flex.device()).unwrap();
     let (w, b) = (vec![0u8; 2 * 3 * 4], vec![0u8; 2 * 4]);
     let file = |labels: Option<&str>| {
@@ -280,9 +250,9 @@ fn head_files_without_names_get_numbered_labels_and_bad_names_are_refused() {
         let metadata = labels.map(|l| std::collections::HashMap::from([("labels".to_string(), l.to_string())]));
         serialize(tensors, metadata).unwrap()
     };
-    let (_, labels) = load_head("plain.safetensors", &file(None), 3, &device).unwrap();
-    assert_eq!(labels, ["LABEL_0", "LABEL_1"]);
-    let e = load_head("odd.safetensors", &file(Some(r#"["cat"]"#)), 3, &device).unwrap_err();
+    let head = Head::from_bytes("plain.safetensors", &file(None), 3, &device).unwrap();
+    assert_eq!(head.labels, ["LABEL_0", "LABEL_1"]);
+    let e = Head::from_bytes("odd.safetensors", &file(Some(r#"["cat"]"#)), 3, &device).unwrap_err();
     assert_eq!(
         e.to_string(),
         r#"odd.safetensors: `labels (metadata)` is ["cat"], which is not usable (expected a JSON list of 2 class names)"#

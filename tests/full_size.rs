@@ -9,9 +9,8 @@ use std::time::Instant;
 
 use safetensors::SafeTensors;
 use vit_wasm::backend::BackendKind;
-use vit_wasm::checkpoint::ModelFiles;
 use vit_wasm::classifier::Classifier;
-use vit_wasm::config::NamedBytes;
+use vit_wasm::load::{ModelFiles, NamedBytes};
 
 #[test]
 #[ignore = "needs a generated ViT-B/16; see the module docs"]
@@ -51,7 +50,7 @@ fn full_size_vit_b16_matches_transformers() {
                 bytes: &preprocessor,
             }),
         };
-        let model = Classifier::load(files, backend, &device).unwrap();
+        let model = Classifier::load(files, &device).unwrap();
         drop(weights);
         let loaded = start.elapsed();
         let start = Instant::now();

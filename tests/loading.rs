@@ -8,17 +8,13 @@ use std::collections::BTreeMap;
 use common::{Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS, max_abs_diff};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 use vit_wasm::backend::BackendKind;
-use vit_wasm::checkpoint::{ModelFiles, load_vit, load_vit_from};
-use vit_wasm::config::{Interpolation, NamedBytes};
+use vit_wasm::data::preprocess::Interpolation;
 use vit_wasm::error::LoadError;
-use vit_wasm::imagenet::IMAGENET_LABELS;
-use vit_wasm::safetensors_file::SafetensorsReader;
+use vit_wasm::load::imagenet::IMAGENET_LABELS;
+use vit_wasm::load::safetensors_file::SafetensorsReader;
+use vit_wasm::load::{HubConfig, ModelFiles, NamedBytes, load_vit, load_vit_from};
 
-fn load(
-    weights: &[u8],
-    config: Option<&[u8]>,
-    preprocessor: Option<&[u8]>,
-) -> Result<vit_wasm::config::ViTConfig, LoadError> {
+fn load(weights: &[u8], config: Option<&[u8]>, preprocessor: Option<&[u8]>) -> Result<HubConfig, LoadError> {
     let files = ModelFiles {
         weights: NamedBytes {
             name: "model.safetensors",
@@ -56,17 +52,17 @@ fn hf_config_and_preprocessor_are_read() {
     let c = load(HF_WEIGHTS, Some(HF_CONFIG), Some(HF_PREPROCESSOR)).unwrap();
     assert_eq!(
         (
-            c.image_size,
-            c.patch_size,
-            c.hidden_size,
-            c.num_layers,
-            c.num_heads,
-            c.mlp_size
+            c.vit.image_size,
+            c.vit.patch_size,
+            c.vit.hidden_size,
+            c.vit.num_layers,
+            c.vit.num_heads,
+            c.vit.mlp_size
         ),
         (48, 8, 48, 2, 3, 96)
     );
-    assert_eq!(c.head_dim(), 16);
-    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!(c.vit.head_dim(), 16);
+    assert_eq!(c.vit.layer_norm_eps, 1e-12);
     assert_eq!(c.labels, LABELS);
     assert_eq!(c.preprocess.mean, [0.485, 0.456, 0.406]);
     assert_eq!(c.preprocess.interpolation, Interpolation::Bilinear);
@@ -76,31 +72,37 @@ fn hf_config_and_preprocessor_are_read() {
 #[test]
 fn timm_config_is_read() {
     let c = load(TIMM_WEIGHTS, Some(TIMM_CONFIG), None).unwrap();
-    assert_eq!((c.num_heads, c.layer_norm_eps), (3, 1e-6));
+    assert_eq!((c.vit.num_heads, c.vit.layer_norm_eps), (3, 1e-6));
     assert_eq!(c.labels, LABELS);
     assert_eq!(c.preprocess.interpolation, Interpolation::Bicubic);
     assert_eq!(c.preprocess.crop_pct, Some(0.875));
     // The head count also follows from timm's architecture name.
     let named = br#"{"architecture": "vit_small_patch16_224"}"#;
-    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().num_heads, 6);
+    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().vit.num_heads, 6);
     let named = br#"{"architecture": "vit_base_patch16_224"}"#;
-    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().num_heads, 12);
+    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().vit.num_heads, 12);
 }
 
 #[test]
 fn without_config_the_shape_comes_from_the_tensors_and_the_defaults_from_the_layout() {
     let c = load(HF_WEIGHTS, None, None).unwrap();
     assert_eq!(
-        (c.image_size, c.patch_size, c.hidden_size, c.num_layers, c.mlp_size),
+        (
+            c.vit.image_size,
+            c.vit.patch_size,
+            c.vit.hidden_size,
+            c.vit.num_layers,
+            c.vit.mlp_size
+        ),
         (48, 8, 48, 2, 96)
     );
     // Heads default to a head dimension of 64, at least one.
-    assert_eq!(c.num_heads, 1);
-    assert_eq!(c.layer_norm_eps, 1e-12);
+    assert_eq!(c.vit.num_heads, 1);
+    assert_eq!(c.vit.layer_norm_eps, 1e-12);
     assert_eq!(c.labels, (0..7).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>());
     assert_eq!(c.preprocess.mean, [0.5; 3]);
     let t = load(TIMM_WEIGHTS, None, None).unwrap();
-    assert_eq!(t.layer_norm_eps, 1e-6);
+    assert_eq!(t.vit.layer_norm_eps, 1e-6);
     assert_eq!(IMAGENET_LABELS.len(), 1000);
     assert_eq!(IMAGENET_LABELS[0], "tench, Tinca tinca");
 }
@@ -110,7 +112,7 @@ fn both_layouts_hold_the_same_weights() {
     let device = burn::prelude::Device::flex();
     let (hf, _) = load_vit(Fixture::Hf.files(), &device).unwrap();
     let (timm, _) = load_vit(Fixture::Timm.files(), &device).unwrap();
-    let qkv = |m: &vit_wasm::vit::VisionTransformer| {
+    let qkv = |m: &vit_wasm::model::VisionTransformer| {
         m.blocks[1]
             .attn
             .qkv
@@ -127,10 +129,10 @@ fn both_layouts_hold_the_same_weights() {
 fn weights_read_in_chunks_give_the_same_model() {
     let device = burn::prelude::Device::flex();
     let (whole, c) = load_vit(Fixture::Hf.files(), &device).unwrap();
-    let (side, channels) = (c.image_size, c.num_channels);
+    let (side, channels) = (c.vit.image_size, c.vit.num_channels);
     let n = channels * side * side;
     let pixels: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-    let logits = |m: &vit_wasm::vit::VisionTransformer| {
+    let logits = |m: &vit_wasm::model::VisionTransformer| {
         let x = burn::prelude::Tensor::<4>::from_data(
             burn::prelude::TensorData::new(pixels.clone(), [1, channels, side, side]),
             &device,

@@ -15,7 +15,8 @@ echo "== browser tests (wasm-bindgen-test, headless Chromium with WebGPU through
 export WASM_BINDGEN_TEST_TIMEOUT=600
 # Here WebGPU must be found: a missing adapter fails the WebGPU test instead of skipping it.
 export REQUIRE_WEBGPU=1
-wasm-pack test --headless --chrome --mode no-install
+# Without the CLI (the `cli` feature), as the page is built.
+wasm-pack test --headless --chrome --mode no-install -- --no-default-features --features wgpu
 
 echo "== the page end to end (Playwright, headless Chromium: WebGPU and CPU)"
 bash www/build.sh

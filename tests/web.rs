@@ -45,14 +45,14 @@ async fn parity_on_webgpu() {
 
 #[wasm_bindgen_test]
 fn cifar_files_parse_in_the_browser() {
-    use vit_wasm::cifar::read_file;
+    use vit_wasm::data::cifar::read_file;
     let binary = read_file("data_batch_1.bin", common::CIFAR_BATCH)
         .unwrap()
         .batches
         .remove(0);
     let python = read_file("cifar-10-python.tar.gz", common::CIFAR_PYTHON_TAR).unwrap();
     assert_eq!(python.batches.len(), 3);
-    assert_eq!(python.batches[0].pixels, binary.pixels);
+    assert_eq!(python.batches[0].images.values, binary.images.values);
     let e = read_file("bad_label.bin", common::CIFAR_BAD_LABEL).unwrap_err();
     assert_eq!(
         e.to_string(),

@@ -1,6 +1,7 @@
 // The page: model loading, backend choice, image cards; finetune.js has the fine-tuning panel.
 // All model work happens in worker.js.
 import { setupFinetune } from './finetune.js';
+import { Code } from './protocol.js';
 
 const SERVER_MODEL = 'weights/vit-base-patch16-224/';
 const CACHE = 'vit-wasm-weights-v1';
@@ -44,11 +45,11 @@ function startWorker(wanted) {
     const { resolve, reject } = pending.get(data.id);
     pending.delete(data.id);
     if (data.ok) resolve(data.value);
-    else reject(Object.assign(new Error(data.error), { fatal: data.fatal, startFailed: data.startFailed }));
+    else reject(Object.assign(new Error(data.error), { code: data.code }));
   };
   worker.onerror = (e) => {
     e.preventDefault();
-    for (const { reject } of pending.values()) reject(Object.assign(new Error(e.message || 'the model worker stopped'), { fatal: true }));
+    for (const { reject } of pending.values()) reject(Object.assign(new Error(e.message || 'the model worker stopped'), { code: Code.crashed }));
     pending.clear();
   };
 }
@@ -161,7 +162,7 @@ function showKernel({ kernel, measured }) {
 
 async function warmUp() {
   setStatus('preparing…');
-  await call('warmUp');
+  await call('model.warmUp');
 }
 
 /// Replaces the worker (or starts the first) by a fresh one with the build `backendName` needs,
@@ -178,7 +179,7 @@ async function replaceWorker(backendName) {
     // Only a build that did not start gives way; a backend that fails in a working build (no
     // WebGPU here) is the caller's to handle.
     const failed = build;
-    if (!e.startFailed) throw e;
+    if (e.code !== Code.startFailed) throw e;
     for (const list of Object.values(builds)) {
       const i = list.indexOf(failed);
       if (i >= 0 && list.length > 1) list.splice(i, 1);
@@ -220,7 +221,7 @@ async function sendWeights(weights) {
     parts = [];
     partsBytes = 0;
     await inFlight;
-    inFlight = call('pushWeights', [chunk.buffer], [chunk.buffer]);
+    inFlight = call('pushWeights', [chunk], [chunk.buffer]);
     // Awaited later; until then, a refusal is not an unhandled rejection.
     inFlight.catch(() => {});
   };
@@ -256,7 +257,8 @@ async function loadModel(files, source) {
     await sendWeights(weights);
     setStatus('loading model…');
     const transfer = [config, preprocessor].filter(Boolean);
-    const info = await call('loadModel', [config ?? null, preprocessor ?? null], transfer);
+    const bytes = (buffer) => (buffer ? new Uint8Array(buffer) : null);
+    const info = await call('loadModel', [bytes(config), bytes(preprocessor)], transfer);
     const seconds = (performance.now() - start) / 1000;
     modelLoaded = true;
     lastModel = source;
@@ -273,7 +275,7 @@ async function loadModel(files, source) {
   } catch (e) {
     progress(null);
     pageError(modelLoaded ? `${e.message}. The model loaded before is still in use.` : e.message);
-    if (e.fatal) await recover('The model worker crashed while loading');
+    if (e.code === Code.crashed) await recover('The model worker crashed while loading');
   } finally {
     busy--;
     idle();
@@ -437,7 +439,7 @@ function classifyFiles(files) {
         const reads = await Promise.allSettled(group.map(({ file }) => file.arrayBuffer()));
         const read = group.flatMap(({ file }, j) => (reads[j].status === 'fulfilled' ? [{ name: file.name, bytes: reads[j].value }] : []));
         const buffers = read.map((r) => r.bytes);
-        const results = read.length ? await call('classify', [read.map((r) => r.name), buffers, TOP_K], buffers) : [];
+        const results = read.length ? await call('model.classify', [read.map((r) => r.name), buffers.map((b) => new Uint8Array(b)), TOP_K], buffers) : [];
         // The results come in the order of the files read.
         return reads.map((r, j) => (r.status === 'fulfilled' ? results.shift() : { error: `${group[j].file.name}: could not be read (${r.reason?.message ?? r.reason})` }));
       };
@@ -448,7 +450,7 @@ function classifyFiles(files) {
           results = await classify();
         } catch (e) {
           // A lost or failing GPU: carry on on the CPU rather than failing every image after it.
-          if (backend !== 'wgpu' || e.fatal || !/the wgpu backend failed/.test(e.message)) throw e;
+          if (backend !== 'wgpu' || e.code !== Code.backendFailed) throw e;
           await chooseBackend('flex');
           pageError(`WebGPU failed (${e.message}). Switched to the CPU backend.`);
           results = await classify();
@@ -456,7 +458,7 @@ function classifyFiles(files) {
         results.forEach((r, j) => (r.error ? showCardError(group[j].el, r.error) : showResult(group[j].el, r)));
       } catch (e) {
         for (const { el } of group) showCardError(el, e.message);
-        if (e.fatal) await recover('The model worker crashed');
+        if (e.code === Code.crashed) await recover('The model worker crashed');
       } finally {
         busy--;
         idle();
@@ -537,7 +539,7 @@ async function main() {
     } catch (e) {
       pageError(`Could not switch to ${select.value}: ${e.message}`);
       select.value = previous;
-      if (e.fatal) await recover('The model worker crashed');
+      if (e.code === Code.crashed) await recover('The model worker crashed');
     }
   });
 

@@ -2,6 +2,7 @@
 // cancel, head training with live charts, the results, and choosing, exporting and importing
 // the head. The work itself happens in the worker (worker.js).
 import { lineChart } from './chart.js';
+import { Code } from './protocol.js';
 
 const $ = (id) => document.getElementById(id);
 const PREVIEW_PER_CLASS = 8;
@@ -49,12 +50,12 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     files[split] = chosen;
     dataError(null);
     const errors = [];
-    let summary = await call('cifarClear', [split]);
+    let summary = await call('data.clear', [split]);
     for (const file of chosen) {
       $(`${split}-info`).textContent = `reading ${file.name}…`;
       try {
         const bytes = await file.arrayBuffer();
-        summary = await call('cifarAdd', [split, file.name, bytes], [bytes]);
+        summary = await call('data.add', [split, file.name, new Uint8Array(bytes)], [bytes]);
       } catch (e) {
         errors.push(e.message);
       }
@@ -70,7 +71,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     grid.replaceChildren();
     grid.hidden = !split;
     if (!split) return;
-    const { labels, rgba } = await call('cifarPreview', [split, PREVIEW_PER_CLASS]);
+    const { labels, rgba } = await call('data.preview', [split, PREVIEW_PER_CLASS]);
     const rows = new Map();
     labels.forEach((label, i) => {
       if (!rows.has(label)) {
@@ -259,7 +260,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     } catch (e) {
       showProgress(null);
       runError(e.message);
-      if (e.fatal) await recover('The model worker crashed while fine-tuning');
+      if (e.code === Code.crashed) await recover('The model worker crashed while fine-tuning');
     } finally {
       running = false;
       $('finetune-cancel').hidden = true;
@@ -321,7 +322,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
   $('head-select').addEventListener('change', async (e) => {
     headError(null);
     try {
-      await call('useHead', [e.target.value]);
+      await call('model.useHead', [e.target.value]);
     } catch (err) {
       headError(err.message);
       e.target.value = 'original';
@@ -331,7 +332,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
   $('head-export').addEventListener('click', async () => {
     headError(null);
     try {
-      const bytes = await call('exportHead');
+      const bytes = await call('model.exportHead');
       const a = document.createElement('a');
       a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
       a.download = 'cifar10-head.safetensors';
@@ -350,7 +351,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     try {
       if (!isModelLoaded()) throw new Error(`${file.name}: load a model first; a head belongs to its backbone`);
       const bytes = await file.arrayBuffer();
-      const labels = await call('importHead', [file.name, bytes], [bytes]);
+      const labels = await call('model.importHead', [file.name, new Uint8Array(bytes)], [bytes]);
       setTrainedHead(`${file.name}, ${labels.length} classes`);
     } catch (err) {
       headError(err.message);

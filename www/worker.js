@@ -1,6 +1,7 @@
-// Runs the model off the main thread. Requests run one at a time, in order; a cancel message
-// is heard between batches of images. Events ({ event, ... }) report progress as work goes on.
+// Runs the model off the main thread: dispatch for the protocol in protocol.js. Requests run
+// one at a time, in order; a cancel message is heard between batches of images.
 import * as featureStore from './feature_store.js';
+import { Code } from './protocol.js';
 
 // Which build this worker runs (app.js picks): 'threads' or 'threads-relaxed', flex on a pool of
 // Web Workers (one per core unless capped) for a cross-origin-isolated page; 'single' or
@@ -13,12 +14,17 @@ const ready = (async () => {
   const module = await import(`./${{ single: 'pkg', 'single-relaxed': 'pkg-relaxed' }[build] ?? `pkg-${build}`}/vit_wasm.js`);
   await module.default();
   if (build.startsWith('threads')) await module.initThreadPool(Number(params.get('threads')));
-  // Before any model loads: the weights are packed for the kernel.
+  // Before any model loads: the weights are laid out for the kernel.
   post('kernel', module.chooseCpuKernel(params.get('kernel')));
   vit = module;
 })();
 let queue = Promise.resolve();
 let cancelled = false;
+
+let backend = null;
+let upload = null;
+let model = null;
+let data = null;
 
 // Features by key (model, data, mirrored or not): the rows of a fixed sample order, so a prefix
 // serves a smaller request and a larger one computes only the rows it lacks.
@@ -32,7 +38,7 @@ async function features({ name, split, count, flip, key }) {
   if (have.labels.length < count) {
     const from = have.labels.length;
     post('progress', { name, done: from, total: count, cached });
-    const more = await vit.extractFeatures(split, from, count, flip, async (done, total) => {
+    const more = await model.extractFeatures(data, split, from, count, flip, async (done, total) => {
       post('progress', { name, done: from + done, total: from + total, cached });
       // A macrotask, so that a cancel message can arrive.
       await new Promise((resolve) => setTimeout(resolve));
@@ -58,21 +64,37 @@ function concat(a, b) {
   return out;
 }
 
+const fail = (code, message) => Object.assign(new Error(message), { code });
+
 const ops = {
-  setBackend: (name) => vit.setBackend(name),
-  beginWeights: (name) => vit.beginWeights(name),
-  pushWeights: (chunk) => vit.pushWeights(new Uint8Array(chunk)),
+  async setBackend(name) {
+    const next = await vit.Backend.start(name);
+    model?.moveTo(next);
+    backend = next;
+    return backend.name;
+  },
+  beginWeights(name) {
+    upload = new vit.WeightsUpload(name);
+  },
+  pushWeights(chunk) {
+    try {
+      upload.push(chunk);
+    } catch (e) {
+      upload = null;
+      throw e;
+    }
+  },
   loadModel(config, preprocessor) {
+    const weights = upload;
+    upload = null;
+    if (!weights) throw fail('bad-request', 'no weights file was received');
+    // A bad file leaves the model there was.
+    const loaded = weights.finish(backend, config, preprocessor);
+    model = loaded;
     inMemory.clear();
     prepared = null;
-    return vit.loadModel(config && new Uint8Array(config), preprocessor && new Uint8Array(preprocessor));
+    return model.info();
   },
-  warmUp: () => vit.warmUp(),
-  classify: (names, files, topK) => vit.classify(names, files.map((bytes) => new Uint8Array(bytes)), topK),
-
-  cifarAdd: (split, name, bytes) => vit.cifarAdd(split, name, new Uint8Array(bytes)),
-  cifarClear: (split) => vit.cifarClear(split),
-  cifarPreview: (split, perClass) => vit.cifarPreview(split, perClass),
 
   /// sets: [{ name, split, count, flip, key }]. Returns how many rows each set computed, or
   /// null when cancelled.
@@ -92,49 +114,49 @@ const ops = {
 
   /// Trains a head on the prepared features (the mirrored ones added to the training set).
   async trainHead(options) {
-    if (!prepared) throw new Error('no features are prepared');
+    if (!prepared) throw fail('bad-request', 'no features are prepared');
     const { train, mirrored, test } = prepared;
-    const result = await vit.trainHead(
-      mirrored ? concat(train.values, mirrored.values) : train.values,
-      mirrored ? concat(train.labels, mirrored.labels) : train.labels,
-      test.values,
-      test.labels,
-      options,
-      (step, loss) => post('step', { step, loss }),
-      (report) => post('epoch', { report }),
-    );
+    const trainSet = mirrored ? { values: concat(train.values, mirrored.values), labels: concat(train.labels, mirrored.labels) } : train;
+    const result = await model.trainHead(trainSet, test, data.classNames(), options, ({ type, ...detail }) => post(type, detail));
     const wrong = [];
     result.testPredictions.forEach((predicted, i) => {
       if (predicted !== test.labels[i] && wrong.length < 12) wrong.push({ index: test.indices[i], label: test.labels[i], predicted });
     });
     const { testPredictions, ...rest } = result;
-    return { ...rest, misclassified: wrong, misclassifiedRgba: vit.cifarImages('test', Uint32Array.from(wrong, (w) => w.index)) };
+    return { ...rest, misclassified: wrong, misclassifiedRgba: data.rgba('test', Uint32Array.from(wrong, (w) => w.index)) };
   },
-  exportHead: () => vit.exportHead(),
-  importHead: (name, bytes) => vit.importHead(name, new Uint8Array(bytes)),
-  useHead: (which) => vit.useHead(which),
   forgetFeatures: () => featureStore.clear(),
 };
 
-self.onmessage = ({ data }) => {
-  if (data.cancel) {
+/// `model.<method>` and `data.<method>`: a call on that object.
+function forward(op, args) {
+  const [name, method] = op.split('.');
+  const target = { model, data }[name];
+  if (!target) throw fail(name === 'model' ? 'no-model' : 'bad-request', name === 'model' ? 'load a model first' : `unknown op ${op}`);
+  return target[method](...args);
+}
+
+self.onmessage = ({ data: message }) => {
+  if (message.cancel) {
     cancelled = true;
     return;
   }
-  const { id, op, args } = data;
+  const { id, op, args } = message;
   queue = queue.then(async () => {
     try {
       await ready;
+      data ??= new vit.CifarData();
     } catch (e) {
       // This build cannot run here (an old browser, a missing file): the page tries another.
-      self.postMessage({ id, ok: false, error: `the ${build} build did not start: ${e?.message ?? e}`, startFailed: true });
+      self.postMessage({ id, ok: false, error: `the ${build} build did not start: ${e?.message ?? e}`, code: Code.startFailed });
       return;
     }
     try {
-      self.postMessage({ id, ok: true, value: await ops[op](...args) });
+      self.postMessage({ id, ok: true, value: await (ops[op] ? ops[op](...args) : forward(op, args)) });
     } catch (e) {
       // A trap leaves the wasm instance unusable: the page replaces this worker.
-      self.postMessage({ id, ok: false, error: String(e?.message ?? e), fatal: e instanceof WebAssembly.RuntimeError });
+      const code = e instanceof WebAssembly.RuntimeError ? Code.crashed : (e?.code ?? 'internal');
+      self.postMessage({ id, ok: false, error: String(e?.message ?? e), code });
     }
   });
 };

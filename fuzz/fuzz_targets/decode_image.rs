@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vit_wasm::config::{Interpolation, Preprocess};
-use vit_wasm::preprocess::{decode, preprocess};
+use vit_wasm::data::image::decode;
+use vit_wasm::data::preprocess::{Interpolation, Preprocess, preprocess};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(image) = decode("fuzz.png", data) {

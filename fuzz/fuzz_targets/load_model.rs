@@ -4,8 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vit_wasm::checkpoint::{ModelFiles, load_vit};
-use vit_wasm::config::NamedBytes;
+use vit_wasm::load::{ModelFiles, NamedBytes, load_vit};
 
 fuzz_target!(|data: &[u8]| {
     let Some((header, rest)) = data.split_at_checked(8) else { return };

@@ -36,3 +36,13 @@ pub fn for_each_chunk<T: Send>(
     let _ = threads;
     values.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c));
 }
+
+/// Runs `f` (a forward pass) on a thread of the pool where there is one (the threaded wasm
+/// build), so that the kernels inside fork from a pool thread and the caller's thread is handed
+/// the work once, not once per op: per op, it cost more than the second core gave.
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "threads")]
+    return rayon::scope(|_| f());
+    #[cfg(not(feature = "threads"))]
+    f()
+}

@@ -8,12 +8,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::BackendKind;
-use vit_wasm::checkpoint::ModelFiles;
-use vit_wasm::cifar::{Batch, CLASS_NAMES, read_file};
 use vit_wasm::classifier::{Classifier, Prediction};
-use vit_wasm::config::NamedBytes;
-use vit_wasm::head_file::{load_head, save_head};
-use vit_wasm::head_training::{Features, TrainOptions, extract_features, fresh_head, sample, train};
+use vit_wasm::data::cifar::{Images, read_file};
+use vit_wasm::data::splits::OtherSplit;
+use vit_wasm::data::{Split, Splits};
+use vit_wasm::load::{Head, ModelFiles, NamedBytes};
+use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, sample};
 
 #[derive(Parser)]
 #[command(
@@ -179,9 +179,9 @@ fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: Bac
 }
 
 fn load_classifier(model: &Path, device_arg: DeviceArg) -> Result<Classifier> {
-    let (backend, device) = device(device_arg)?;
+    let (_, device) = device(device_arg)?;
     let on_disk = ModelOnDisk::read(model)?;
-    Ok(Classifier::load(on_disk.files(), backend, &device)?)
+    Ok(Classifier::load(on_disk.files(), &device)?)
 }
 
 fn classify(args: &ClassifyArgs) -> Result<bool> {
@@ -189,11 +189,10 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
     if let Some(path) = &args.head {
         let name = path.display().to_string();
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-        let (head, labels) = load_head(&name, &bytes, classifier.config.hidden_size, &classifier.device)?;
-        classifier.model.head = head;
-        classifier.config.labels = labels;
+        let head = Head::from_bytes(&name, &bytes, classifier.config.hidden_size, &classifier.device)?;
+        classifier = classifier.with_head(&head);
     }
-    let (backend, top_k) = (classifier.backend, usize::from(args.top_k));
+    let (backend, top_k) = (classifier.backend(), usize::from(args.top_k));
     let mut all_ok = true;
     for path in &args.images {
         let file = path.display().to_string();
@@ -227,57 +226,35 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
     Ok(all_ok)
 }
 
-/// Reads CIFAR-10 files; `test` picks the test_batch members of archives, else the data batches.
-fn read_cifar(paths: &[PathBuf], test: bool) -> Result<(Batch, Option<Vec<String>>)> {
-    let mut all = Batch {
-        source: String::new(),
-        labels: vec![],
-        pixels: vec![],
-    };
-    let mut names = None;
+/// Reads CIFAR-10 files into `splits` for `split`; from an archive, only that split's members.
+fn read_cifar(splits: &mut Splits, paths: &[PathBuf], split: Split) -> Result<()> {
     for path in paths {
         let file = path.display().to_string();
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {file}"))?;
-        let contents = read_file(&file, &bytes)?;
-        names = names.or(contents.class_names);
-        let single = contents.batches.len() == 1;
-        for batch in contents.batches.into_iter().filter(|b| single || b.is_test() == test) {
-            all.labels.extend(batch.labels);
-            all.pixels.extend(batch.pixels);
-        }
+        splits.add(split, read_file(&file, &bytes)?, OtherSplit::Skip);
     }
-    if all.is_empty() {
-        bail!(
-            "no {} images in {}",
-            if test { "test" } else { "training" },
-            paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    if splits.images(split).is_empty() {
+        let what = if split == Split::Test { "test" } else { "training" };
+        let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        bail!("no {what} images in {}", files.join(", "));
     }
-    all.source = paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("+");
-    Ok((all, names))
+    Ok(())
 }
 
-fn features(classifier: &Classifier, batch: &Batch, indices: &[usize], flip: bool, what: &str) -> Result<Features> {
+fn features(classifier: &Classifier, images: &Images, indices: &[usize], flip: bool, what: &str) -> Result<Features> {
     let bar = ProgressBar::new(indices.len() as u64).with_style(
         ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} images, {per_sec}, {eta} left")
             .expect("valid template")
             .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
+    let chunk = classifier.backend().feature_chunk();
     let features = pollster::block_on(extract_features(
         classifier,
-        batch,
+        images,
         indices,
         flip,
-        32,
+        chunk,
         async |done, _| {
             bar.set_position(done as u64);
             true
@@ -296,61 +273,54 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         seed: args.seed,
     };
     let classifier = load_classifier(&args.model, args.device)?;
-    let (train_batch, names) = read_cifar(&args.train, false)?;
-    let (test_batch, test_names) = read_cifar(std::slice::from_ref(&args.test), true)?;
-    let labels: Vec<String> = names
-        .or(test_names)
-        .unwrap_or_else(|| CLASS_NAMES.map(String::from).to_vec());
-    let train_idx = sample(train_batch.len(), args.samples.unwrap_or(usize::MAX));
-    let test_idx = sample(test_batch.len(), args.test_samples.unwrap_or(usize::MAX));
+    let mut splits = Splits::default();
+    read_cifar(&mut splits, &args.train, Split::Train)?;
+    read_cifar(&mut splits, std::slice::from_ref(&args.test), Split::Test)?;
+    let (train_images, test_images) = (splits.images(Split::Train), splits.images(Split::Test));
+    let train_idx = sample(train_images.len(), args.samples.unwrap_or(usize::MAX));
+    let test_idx = sample(test_images.len(), args.test_samples.unwrap_or(usize::MAX));
     eprintln!(
         "{} training and {} test images, backbone on {}, {} epochs of batch {} at lr {} (weight decay {}, seed {})",
         train_idx.len(),
         test_idx.len(),
-        classifier.backend,
+        classifier.backend(),
         options.epochs,
         options.batch_size,
         options.learning_rate,
         options.weight_decay,
         options.seed
     );
-    let mut train_set = features(&classifier, &train_batch, &train_idx, false, "training features")?;
+    let mut train_set = features(&classifier, train_images, &train_idx, false, "training features")?;
     if args.flip {
         train_set.extend(&features(
             &classifier,
-            &train_batch,
+            train_images,
             &train_idx,
             true,
             "mirrored features",
         )?);
     }
-    let test_set = features(&classifier, &test_batch, &test_idx, false, "test features")?;
-    let head = fresh_head(
-        classifier.config.hidden_size,
-        labels.len(),
-        options.seed,
-        &classifier.device,
-    );
-    let (head, _) = pollster::block_on(train(
-        head,
+    let test_set = features(&classifier, test_images, &test_idx, false, "test features")?;
+    let fitted = pollster::block_on(fit(
         &train_set,
         &test_set,
+        splits.class_names(),
         options,
-        classifier.backend,
         &classifier.device,
-        |_, _| {},
-        |r| {
-            println!(
-                "epoch {}/{}  loss {:.4}  train {:.1}%  test {:.1}%",
-                r.epoch,
-                options.epochs,
-                r.mean_loss,
-                r.train_accuracy * 100.0,
-                r.test_accuracy * 100.0
-            );
+        |progress| {
+            if let Progress::Epoch(r) = progress {
+                println!(
+                    "epoch {}/{}  loss {:.4}  train {:.1}%  test {:.1}%",
+                    r.epoch,
+                    options.epochs,
+                    r.mean_loss,
+                    r.train_accuracy * 100.0,
+                    r.test_accuracy * 100.0
+                );
+            }
         },
     ))?;
-    let bytes = pollster::block_on(save_head(&head, &labels, classifier.backend))?;
+    let bytes = pollster::block_on(fitted.head.to_bytes())?;
     std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())

@@ -4,9 +4,8 @@
 
 use safetensors::SafeTensors;
 use vit_wasm::backend::BackendKind;
-use vit_wasm::checkpoint::ModelFiles;
 use vit_wasm::classifier::Classifier;
-use vit_wasm::config::NamedBytes;
+use vit_wasm::load::{ModelFiles, NamedBytes};
 
 pub const HF_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_hf/model.safetensors");
 pub const HF_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_hf/config.json");
@@ -101,7 +100,7 @@ impl Fixture {
 
 pub async fn classifier(fixture: Fixture, backend: BackendKind) -> Classifier {
     let device = backend.device().await.expect("device");
-    Classifier::load(fixture.files(), backend, &device).expect("fixture loads")
+    Classifier::load(fixture.files(), &device).expect("fixture loads")
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -145,8 +144,8 @@ fn floats(st: &SafeTensors, name: &str) -> Vec<f32> {
 
 /// Twelve AdamW steps of a linear head on fixed features, loss by loss, against PyTorch.
 pub async fn check_loss_curve(backend: BackendKind) {
-    use vit_wasm::checkpoint::linear_from_pytorch;
-    use vit_wasm::head_training::{Features, HeadTrainer, TrainOptions};
+    use vit_wasm::load::checkpoint::linear_from_pytorch;
+    use vit_wasm::train::{Features, HeadTrainer, TrainOptions};
     let st = SafeTensors::deserialize(HEAD_REFERENCE).unwrap();
     let labels: Vec<u8> = st
         .tensor("labels")
@@ -156,7 +155,7 @@ pub async fn check_loss_curve(backend: BackendKind) {
         .map(|b| b[0])
         .collect();
     let features = Features {
-        hidden: 48,
+        width: 48,
         values: floats(&st, "features"),
         labels,
     };
@@ -167,7 +166,7 @@ pub async fn check_loss_curve(backend: BackendKind) {
     };
     let device = backend.device().await.unwrap();
     let init = linear_from_pytorch(&floats(&st, "init.weight"), &floats(&st, "init.bias"), 48, &device);
-    let mut trainer = HeadTrainer::new(init, &options, backend, &device);
+    let mut trainer = HeadTrainer::new(init, &options, &device);
     for (step, want) in floats(&st, "losses").iter().enumerate() {
         let start = (step * 16) % features.len();
         let batch = features.select(&(start..start + 16).collect::<Vec<_>>());

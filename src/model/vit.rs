@@ -5,9 +5,9 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
-use crate::attention::Outputs;
-use crate::block::Block;
-use crate::patch_embedding::PatchEmbedding;
+use super::attention::Outputs;
+use super::block::Block;
+use super::patch_embedding::PatchEmbedding;
 
 #[derive(Module, Debug)]
 pub struct VisionTransformer {
@@ -23,11 +23,12 @@ pub struct VisionTransformer {
 
 impl VisionTransformer {
     /// The class token after the final norm; `attention` sees each block's attention weights
-    /// `[batch, heads, queries, tokens]` as they are made, when given. The last block's output is
+    /// `[batch, heads, queries, tokens]` as they are made (one block's at a time: a caller that
+    /// keeps none holds none). The last block's output is
     /// read only at the class token, so unless `last` asks for all of them it is computed for
     /// that token alone: its attention for that one query, its projection and MLP for that one
     /// row (exactly; three quarters of the last block's work saved).
-    fn encode(&self, images: Tensor<4>, mut attention: Option<&mut dyn FnMut(Tensor<4>)>, last: Outputs) -> Tensor<2> {
+    fn encode(&self, images: Tensor<4>, attention: &mut dyn FnMut(Tensor<4>), last: Outputs) -> Tensor<2> {
         let patches = self.patch_embed.forward(images);
         let [batch, _, hidden] = patches.dims();
         let cls = self.cls_token.val().expand([batch, 1, hidden]);
@@ -38,11 +39,9 @@ impl VisionTransformer {
             } else {
                 Outputs::AllTokens
             };
-            let (next, weights) = block.forward(x, outputs, attention.is_some());
+            let (next, weights) = block.forward(x, outputs);
             x = next;
-            if let (Some(each), Some(weights)) = (attention.as_mut(), weights) {
-                each(weights);
-            }
+            attention(weights);
         }
         // Only the class token is normalised and read out.
         let cls = x.narrow(1, 0, 1).reshape([batch, hidden]);
@@ -52,7 +51,7 @@ impl VisionTransformer {
     /// The class-token feature after the final norm: `[batch, channels, size, size]` →
     /// `[batch, hidden]`. Fine-tuning trains a new head on these.
     pub fn forward_features(&self, images: Tensor<4>) -> Tensor<2> {
-        self.encode(images, None, Outputs::ClassToken)
+        self.encode(images, &mut drop::<Tensor<4>>, Outputs::ClassToken)
     }
 
     /// Logits `[batch, labels]`.
@@ -72,13 +71,13 @@ impl VisionTransformer {
     /// `attention` in order as the pass makes them.
     pub fn forward_with_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
         self.head
-            .forward(self.encode(images, Some(&mut attention), Outputs::AllTokens))
+            .forward(self.encode(images, &mut attention, Outputs::AllTokens))
     }
 
     /// As [`Self::forward_with_attention`], but the last block's weights only for the class
     /// token's query, `[batch, heads, 1, tokens]`: all that the attention rollout reads of them.
     pub fn forward_with_class_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
         self.head
-            .forward(self.encode(images, Some(&mut attention), Outputs::ClassToken))
+            .forward(self.encode(images, &mut attention, Outputs::ClassToken))
     }
 }

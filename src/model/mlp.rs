@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::dense::Dense;
+use super::dense::Dense;
 
 #[derive(Module, Debug)]
 pub struct Mlp {

@@ -7,6 +7,7 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 use serde_pickle::{DeOptions, HashableValue, Value};
 
+use super::labelled::Labelled;
 use crate::error::DataError;
 
 pub const SIDE: usize = 32;
@@ -29,29 +30,18 @@ pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "truck",
 ];
 
-/// Labelled 32x32 images, pixels as R, G and B planes per image.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Labelled 32x32 images, each a row of its R, G and B planes.
+pub type Images = Labelled<u8>;
+
+/// The images of one batch file, and where they came from.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
-    /// Where it came from: a file, or `archive/member`.
+    /// A file, or `archive/member`.
     pub source: String,
-    pub labels: Vec<u8>,
-    pub pixels: Vec<u8>,
+    pub images: Images,
 }
 
 impl Batch {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// Image `i`'s R, G and B planes.
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * PIXELS..][..PIXELS]
-    }
-
     /// Whether the file name marks it as CIFAR's test split.
     pub fn is_test(&self) -> bool {
         self.source
@@ -61,11 +51,12 @@ impl Batch {
     }
 
     fn check_labels(self) -> Result<Self, DataError> {
-        match self.labels.iter().position(|l| usize::from(*l) >= NUM_CLASSES) {
+        let labels = &self.images.labels;
+        match labels.iter().position(|l| usize::from(*l) >= NUM_CLASSES) {
             Some(i) => Err(DataError::BadLabel {
-                file: self.source,
                 record: i,
-                label: i64::from(self.labels[i]),
+                label: i64::from(labels[i]),
+                file: self.source,
             }),
             None => Ok(self),
         }
@@ -121,15 +112,19 @@ pub fn read_binary(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
         });
     }
     let n = bytes.len() / RECORD;
-    let mut batch = Batch {
-        source: name.into(),
+    let mut images = Images {
+        width: PIXELS,
         labels: Vec::with_capacity(n),
-        pixels: Vec::with_capacity(n * PIXELS),
+        values: Vec::with_capacity(n * PIXELS),
     };
     for record in bytes.chunks_exact(RECORD) {
-        batch.labels.push(record[0]);
-        batch.pixels.extend_from_slice(&record[1..]);
+        images.labels.push(record[0]);
+        images.values.extend_from_slice(&record[1..]);
     }
+    let batch = Batch {
+        source: name.into(),
+        images,
+    };
     batch.check_labels()
 }
 
@@ -284,8 +279,11 @@ pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
     };
     Ok(Batch {
         source: name.into(),
-        labels,
-        pixels,
+        images: Images {
+            width: PIXELS,
+            values: pixels,
+            labels,
+        },
     })
 }
 
@@ -306,4 +304,31 @@ fn pickle_label_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError
         })
         .collect();
     ten_names(file, names)
+}
+
+/// Images `indices` as 32x32 RGBA, one after the other, for a canvas.
+pub fn rgba(images: &Images, indices: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    let plane = SIDE * SIDE;
+    let mut out = Vec::new();
+    for i in indices {
+        let image = images.row(i);
+        for p in 0..plane {
+            out.extend_from_slice(&[image[p], image[plane + p], image[2 * plane + p], 255]);
+        }
+    }
+    out
+}
+
+/// The first `per_class` images of each class, grouped by class.
+pub fn first_per_class(images: &Images, per_class: usize) -> Vec<usize> {
+    let mut taken = [0; NUM_CLASSES];
+    let mut picked: Vec<usize> = (0..images.len())
+        .filter(|&i| {
+            let class = usize::from(images.labels[i]);
+            taken[class] += 1;
+            taken[class] <= per_class
+        })
+        .collect();
+    picked.sort_by_key(|&i| images.labels[i]);
+    picked
 }

@@ -3,8 +3,8 @@
 use burn::nn::LayerNorm;
 use burn::prelude::*;
 
-use crate::attention::{Attention, Outputs};
-use crate::mlp::Mlp;
+use super::attention::{Attention, Outputs};
+use super::mlp::Mlp;
 
 #[derive(Module, Debug)]
 pub struct Block {
@@ -31,12 +31,9 @@ impl Block {
         }
     }
 
-    /// `[batch, tokens, hidden]` → `[batch, outputs, hidden]`, with the attention weights when
-    /// asked for.
-    pub fn forward(&self, x: Tensor<3>, outputs: Outputs, return_weights: bool) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (x, weights) = self
-            .attn
-            .forward(self.norm1.forward(x.clone()), x, outputs, return_weights);
+    /// `[batch, tokens, hidden]` → `[batch, outputs, hidden]`, and the attention weights it made.
+    pub fn forward(&self, x: Tensor<3>, outputs: Outputs) -> (Tensor<3>, Tensor<4>) {
+        let (x, weights) = self.attn.forward(self.norm1.forward(x.clone()), x, outputs);
         let x = self.mlp.forward(self.norm2.forward(x.clone()), x);
         (x, weights)
     }

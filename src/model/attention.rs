@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 
+use super::dense::Dense;
 use crate::backend::attention::{attention_values, attention_weights};
-use crate::dense::Dense;
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -23,16 +23,10 @@ pub enum Outputs {
 
 impl Attention {
     /// `residual + MSA(x)` (the paper's Eq. 2), `[batch, tokens, hidden]` → `[batch, outputs,
-    /// hidden]` (`residual` is narrowed to the outputs), plus the attention weights
-    /// `[batch, heads, outputs, tokens]` when asked for (the page draws them). Every token is a
-    /// key and a value either way.
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        residual: Tensor<3>,
-        outputs: Outputs,
-        return_weights: bool,
-    ) -> (Tensor<3>, Option<Tensor<4>>) {
+    /// hidden]` (`residual` is narrowed to the outputs), and the attention weights
+    /// `[batch, heads, outputs, tokens]` it made (dropped at once unless someone reads them).
+    /// Every token is a key and a value either way.
+    pub fn forward(&self, x: Tensor<3>, residual: Tensor<3>, outputs: Outputs) -> (Tensor<3>, Tensor<4>) {
         let [_, tokens, _] = x.dims();
         let queries = match outputs {
             Outputs::AllTokens => tokens,
@@ -42,6 +36,6 @@ impl Attention {
         let weights = attention_weights(qkv.clone(), self.num_heads, queries);
         let out = attention_values(weights.clone(), qkv, self.num_heads);
         let residual = residual.narrow(1, 0, queries);
-        (self.proj.forward_add(out, residual), return_weights.then_some(weights))
+        (self.proj.forward_add(out, residual), weights)
     }
 }

@@ -9,15 +9,15 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
-use crate::attention::Attention;
-use crate::block::Block;
-use crate::config::{Layout, NamedBytes, ViTConfig, WeightShapes, resolve_config};
-use crate::dense::Dense;
+use super::hub_config::{HubConfig, Layout, NamedBytes, WeightShapes, resolve_config};
+use super::safetensors_file::SafetensorsFile;
 use crate::error::LoadError;
-use crate::mlp::Mlp;
-use crate::patch_embedding::PatchEmbedding;
-use crate::safetensors_file::SafetensorsFile;
-use crate::vit::VisionTransformer;
+use crate::model::attention::Attention;
+use crate::model::block::Block;
+use crate::model::dense::Dense;
+use crate::model::mlp::Mlp;
+use crate::model::patch_embedding::PatchEmbedding;
+use crate::model::{ViTConfig, VisionTransformer};
 
 /// A model's files, as bytes: the browser has no file system.
 pub struct ModelFiles<'a> {
@@ -27,7 +27,7 @@ pub struct ModelFiles<'a> {
 }
 
 /// Reads the weights and configs and builds the model on `device`.
-pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+pub fn load_vit(files: ModelFiles, device: &Device) -> Result<(VisionTransformer, HubConfig), LoadError> {
     let weights = SafetensorsFile::parse(files.weights.name, files.weights.bytes)?;
     load_vit_from(weights, files.config, files.preprocessor, device)
 }
@@ -39,14 +39,14 @@ pub fn load_vit_from(
     config: Option<NamedBytes>,
     preprocessor: Option<NamedBytes>,
     device: &Device,
-) -> Result<(VisionTransformer, ViTConfig), LoadError> {
+) -> Result<(VisionTransformer, HubConfig), LoadError> {
     let names = Names::detect(&weights)?;
     let shapes = names.shapes(&weights)?;
     let config = resolve_config(names.layout, &shapes, config, preprocessor)?;
     let model = Loader {
         file: weights,
         names: &names,
-        config: &config,
+        config: &config.vit,
         device,
     }
     .vit()?;
@@ -301,7 +301,7 @@ impl Loader<'_> {
             pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
             blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
             norm: self.layer_norm("norm")?,
-            head: self.linear("head", d, c.num_labels())?,
+            head: self.linear("head", d, c.num_labels)?,
         })
     }
 }
@@ -334,4 +334,54 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_swaps_rows_and_columns_across_tiles() {
+        let (rows, cols) = (37, 70);
+        let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        let t = transpose(&m, rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(t[c * rows + r], m[r * cols + c]);
+            }
+        }
+    }
+
+    #[test]
+    fn hugging_face_names_map_onto_the_paper_s_modules() {
+        let names = Names {
+            layout: Layout::HuggingFace,
+            hf_prefix: "vit.".into(),
+        };
+        let one = |name: &str| match names.source(name) {
+            Source::One(n) => n,
+            Source::Fused(_) => panic!("{name} is not fused"),
+        };
+        assert_eq!(one("cls_token"), "vit.embeddings.cls_token");
+        assert_eq!(one("pos_embed"), "vit.embeddings.position_embeddings");
+        assert_eq!(
+            one("patch_embed.proj.weight"),
+            "vit.embeddings.patch_embeddings.projection.weight"
+        );
+        assert_eq!(one("blocks.3.norm2.bias"), "vit.encoder.layer.3.layernorm_after.bias");
+        assert_eq!(one("blocks.11.mlp.fc2.weight"), "vit.encoder.layer.11.output.dense.weight");
+        assert_eq!(one("head.weight"), "classifier.weight");
+        let Source::Fused(parts) = names.source("blocks.0.attn.qkv.bias") else {
+            panic!("qkv is fused from three tensors")
+        };
+        assert_eq!(
+            parts,
+            ["query", "key", "value"].map(|p| format!("vit.encoder.layer.0.attention.attention.{p}.bias"))
+        );
+        let timm = Names {
+            layout: Layout::Timm,
+            hf_prefix: String::new(),
+        };
+        assert!(matches!(timm.source("blocks.0.attn.qkv.weight"), Source::One(n) if n == "blocks.0.attn.qkv.weight"));
+    }
 }

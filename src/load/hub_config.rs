@@ -1,31 +1,14 @@
-//! `ViTConfig`: the shape of a ViT, its labels and how its input is prepared, read from
-//! Hugging Face or timm config files and checked against the shapes the weights actually have.
+//! Hugging Face's and timm's config files (`config.json`, `preprocessor_config.json`): a model's
+//! shape, labels and preprocessing, read and checked against the shapes its weights have.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::imagenet::IMAGENET_LABELS;
+use crate::data::preprocess::{Interpolation, Preprocess};
 use crate::error::LoadError;
-use crate::imagenet::IMAGENET_LABELS;
-
-/// How an image becomes model input.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Preprocess {
-    /// Model input side in pixels (square).
-    pub size: usize,
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-    pub interpolation: Interpolation,
-    /// timm's eval transform: resize the shorter side to `size / crop_pct`, then centre-crop.
-    /// `None` resizes straight to `size` x `size`, as Hugging Face's `ViTImageProcessor` does.
-    pub crop_pct: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interpolation {
-    Bilinear,
-    Bicubic,
-}
+use crate::model::ViTConfig;
 
 /// The checkpoint naming scheme a weights file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,55 +49,13 @@ impl Layout {
     }
 }
 
-/// Everything the model needs to know besides its weights.
+/// What a model's config files say, checked against its weights: its shape, its class names
+/// and how its input is prepared.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ViTConfig {
-    pub image_size: usize,
-    pub patch_size: usize,
-    pub num_channels: usize,
-    pub hidden_size: usize,
-    pub num_layers: usize,
-    pub num_heads: usize,
-    pub mlp_size: usize,
-    pub layer_norm_eps: f64,
+pub struct HubConfig {
+    pub vit: ViTConfig,
     pub labels: Vec<String>,
     pub preprocess: Preprocess,
-}
-
-impl Default for ViTConfig {
-    /// ViT-B/16 for ImageNet-1k, Hugging Face flavour.
-    fn default() -> Self {
-        Self {
-            image_size: 224,
-            patch_size: 16,
-            num_channels: 3,
-            hidden_size: 768,
-            num_layers: 12,
-            num_heads: 12,
-            mlp_size: 3072,
-            layer_norm_eps: 1e-12,
-            labels: IMAGENET_LABELS.iter().map(|s| s.to_string()).collect(),
-            preprocess: Layout::HuggingFace.default_preprocess(224),
-        }
-    }
-}
-
-impl ViTConfig {
-    pub fn num_labels(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn grid_size(&self) -> usize {
-        self.image_size / self.patch_size
-    }
-
-    pub fn num_patches(&self) -> usize {
-        self.grid_size() * self.grid_size()
-    }
-
-    pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_heads
-    }
 }
 
 /// Shapes read off the tensors themselves, the ground truth any config must agree with.
@@ -254,7 +195,7 @@ pub fn resolve_config(
     shapes: &WeightShapes,
     config: Option<NamedBytes>,
     preprocessor: Option<NamedBytes>,
-) -> Result<ViTConfig, LoadError> {
+) -> Result<HubConfig, LoadError> {
     let (cfg_name, json): (&str, ConfigJson) = match &config {
         Some(f) => (f.name, parse_json(f)?),
         None => ("config.json", ConfigJson::default()),
@@ -368,15 +309,18 @@ pub fn resolve_config(
         apply_preprocessor(&mut preprocess, f, shapes.image_size)?;
     }
 
-    Ok(ViTConfig {
-        image_size: shapes.image_size,
-        patch_size: shapes.patch_size,
-        num_channels: shapes.num_channels,
-        hidden_size: shapes.hidden_size,
-        num_layers: shapes.num_layers,
-        num_heads,
-        mlp_size: shapes.mlp_size,
-        layer_norm_eps,
+    Ok(HubConfig {
+        vit: ViTConfig {
+            image_size: shapes.image_size,
+            patch_size: shapes.patch_size,
+            num_channels: shapes.num_channels,
+            hidden_size: shapes.hidden_size,
+            num_layers: shapes.num_layers,
+            num_heads,
+            mlp_size: shapes.mlp_size,
+            layer_norm_eps,
+            num_labels: shapes.num_labels,
+        },
         labels,
         preprocess,
     })
@@ -468,4 +412,19 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
     // A Hugging Face processor resizes straight to the input size.
     p.crop_pct = None;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timm_heads;
+
+    #[test]
+    fn timm_s_named_sizes_give_their_head_counts() {
+        assert_eq!(timm_heads("vit_tiny_patch16_224"), Some(3));
+        assert_eq!(timm_heads("vit_small_patch16_224.augreg_in21k"), Some(6));
+        assert_eq!(timm_heads("vit_base_patch16_224"), Some(12));
+        assert_eq!(timm_heads("vit_large_patch16_224"), Some(16));
+        assert_eq!(timm_heads("vit_so400m_patch14_siglip"), None);
+        assert_eq!(timm_heads("deit_base_patch16_224"), None);
+    }
 }

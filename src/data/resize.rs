@@ -5,7 +5,7 @@
 //! each pixel. Crates that approximate it (fast_image_resize uses 16-bit weights) land one level
 //! off in places, which is a visible difference in logits; so this follows `libImaging/Resample.c`.
 
-use crate::config::Interpolation;
+use super::preprocess::Interpolation;
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 
-use crate::dense::Dense;
+use super::dense::Dense;
 
 #[derive(Module, Debug)]
 pub struct PatchEmbedding {

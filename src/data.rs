@@ -1,0 +1,13 @@
+//! What the model is fed: image files decoded, resized as Pillow does and normalised; CIFAR-10
+//! in the formats people have it, split into training and test images; and labelled rows, the
+//! one container for images and for their features.
+
+pub mod cifar;
+pub mod image;
+pub mod labelled;
+pub mod preprocess;
+pub mod resize;
+pub mod splits;
+
+pub use labelled::Labelled;
+pub use splits::{Split, Splits};

@@ -1,0 +1,13 @@
+//! From files to a model: safetensors reading (whole or streamed), the one map from Hugging
+//! Face's and timm's checkpoint names onto the paper's modules, their config files, ImageNet's
+//! class names, and head files.
+
+pub mod checkpoint;
+pub mod head;
+pub mod hub_config;
+pub mod imagenet;
+pub mod safetensors_file;
+
+pub use checkpoint::{ModelFiles, load_vit, load_vit_from};
+pub use head::Head;
+pub use hub_config::{HubConfig, NamedBytes};

@@ -1,0 +1,58 @@
+//! Class-token features of CIFAR images: the backbone's work, done once per image.
+
+use crate::classifier::Classifier;
+use crate::data::Labelled;
+use crate::data::cifar::Images;
+use crate::error::VitError;
+
+/// Rows of `hidden` class-token features, labelled.
+pub type Features = Labelled<f32>;
+
+impl Features {
+    /// Features from flat rows, checking that there is one row of `hidden` values per label.
+    pub fn from_parts(hidden: usize, values: Vec<f32>, labels: Vec<u8>) -> Result<Self, VitError> {
+        if values.len() != labels.len() * hidden {
+            return Err(VitError::Training(format!(
+                "{} feature values for {} labels; expected {} (rows of {hidden})",
+                values.len(),
+                labels.len(),
+                labels.len() * hidden
+            )));
+        }
+        Ok(Self {
+            width: hidden,
+            values,
+            labels,
+        })
+    }
+}
+
+/// Class-token features of images `indices` (mirrored when `flip`), computed `chunk` images at a
+/// time. `progress(done, total)` is awaited after each chunk and stops the work when it returns
+/// false; then the result holds the features of the images done so far, which stay good for a
+/// later run. It is async so that a browser worker can yield to its event loop there and hear a
+/// cancel.
+pub async fn extract_features(
+    classifier: &Classifier,
+    images: &Images,
+    indices: &[usize],
+    flip: bool,
+    chunk: usize,
+    mut progress: impl AsyncFnMut(usize, usize) -> bool,
+) -> Result<Features, VitError> {
+    let mut features = Features::new(classifier.config.hidden_size);
+    for part in indices.chunks(chunk.max(1)) {
+        let pixels: Vec<Vec<f32>> = part
+            .iter()
+            .map(|&i| classifier.cifar_pixels(images.row(i), flip))
+            .collect();
+        for row in classifier.features(&pixels).await? {
+            features.values.extend(row);
+        }
+        features.labels.extend(part.iter().map(|&i| images.labels[i]));
+        if !progress(features.len(), indices.len()).await {
+            break;
+        }
+    }
+    Ok(features)
+}

@@ -1,0 +1,45 @@
+// The page ↔ worker protocol, declared once. The page posts requests and a cancel; the worker
+// answers each request once, in order, and posts events as work goes on. Bytes travel as
+// Uint8Array (their buffers transferred).
+
+/**
+ * A request. `op` is a worker op (below) or `model.<method>` / `data.<method>`: a call on the
+ * loaded model (`Model` in src/wasm/model.rs) or on the uploaded CIFAR-10 images (`CifarData` in
+ * src/wasm/data.rs), `args` passed as they are.
+ *
+ * Worker ops: `setBackend(name)` → the backend's name; `beginWeights(name)`,
+ * `pushWeights(chunk)`, `loadModel(config?, preprocessor?)` → the model's info;
+ * `prepareFeatures(sets)` → rows per set, or null when cancelled; `trainHead(options)` → the
+ * result with the misclassified test images; `forgetFeatures()`.
+ * @typedef {{ id: number, op: string, args: unknown[] }} Request
+ * @typedef {{ cancel: true }} Cancel
+ */
+
+/**
+ * The answer to request `id`: its value, or why it failed.
+ * @typedef {{ id: number, ok: true, value: unknown }
+ *   | { id: number, ok: false, error: string, code: ErrorCode }} Reply
+ */
+
+/**
+ * Progress, posted as it happens:
+ * `kernel`: { kernel, measured: [{ kernel, gmacs }] | null }, the CPU matmul kernel chosen at start;
+ * `progress`: { name, done, total, cached }, feature extraction;
+ * `step`: { step, loss } and `epoch`: { report }, head training.
+ * @typedef {{ event: 'kernel' | 'progress' | 'step' | 'epoch' } & Record<string, unknown>} Event
+ */
+
+/**
+ * Why a request failed. The library's codes (`VitError::code` in src/error.rs), and the
+ * worker's own: `start-failed` (this wasm build does not run here: try another),
+ * `crashed` (a trap: the wasm instance is unusable, replace the worker), `no-model`.
+ * @typedef {'bad-weights' | 'bad-config' | 'bad-image' | 'bad-cifar' | 'bad-head' | 'bad-training'
+ *   | 'bad-request' | 'backend-failed' | 'start-failed' | 'crashed' | 'no-model' | 'internal'} ErrorCode
+ */
+
+/** The codes the page branches on. */
+export const Code = Object.freeze({
+  backendFailed: 'backend-failed',
+  startFailed: 'start-failed',
+  crashed: 'crashed',
+});
