@@ -126,13 +126,17 @@ impl Classifier {
         rows(on_pool(|| self.model.forward_features(self.batch(images)))).await
     }
 
-    /// The `k` most probable labels for one row of logits.
-    pub fn top_k(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
+    /// The `k` most probable labels for one row of logits, the model's output for `file`. Logits
+    /// that are not all finite rank nothing: an error, never an answer.
+    pub fn top_k(&self, file: &str, logits: &[f32], k: usize) -> Result<Vec<Prediction>, VitError> {
+        if !logits.iter().all(|l| l.is_finite()) {
+            return Err(VitError::NotFinite { file: file.into() });
+        }
         let probabilities = softmax_cpu(logits);
         let mut order: Vec<usize> = (0..probabilities.len()).collect();
         // Ranked on the CPU: WebGPU has no sort for topk in wasm.
         order.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]).then(a.cmp(b)));
-        order
+        Ok(order
             .into_iter()
             .take(k)
             .map(|index| Prediction {
@@ -140,7 +144,7 @@ impl Classifier {
                 label: self.labels[index].clone(),
                 probability: probabilities[index],
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod cifar;
 pub mod image;
 pub mod labelled;
+pub mod pickle;
 pub mod preprocess;
 pub mod resize;
 pub mod splits;

@@ -28,6 +28,8 @@ pub enum LoadError {
         expected: String,
         found: Vec<usize>,
     },
+    #[error("{file}: tensor `{name}` holds NaN or infinite values")]
+    NotFinite { file: String, name: String },
     #[error("{file}: tensor `{name}` has dtype {dtype}; only F32, F16 and BF16 are supported")]
     UnsupportedDtype { file: String, name: String, dtype: String },
     #[error("{file}: not valid JSON ({reason})")]
@@ -85,6 +87,9 @@ pub enum VitError {
     /// A request the caller should not have made (an unknown split, an image out of range).
     #[error("{0}")]
     Request(String),
+    /// The model's output for an image is not numbers: never shown as an answer.
+    #[error("{file}: the model's output is NaN or infinite, so there is no answer to show")]
+    NotFinite { file: String },
 }
 
 impl VitError {
@@ -100,6 +105,7 @@ impl VitError {
             VitError::Backend { .. } => "backend-failed",
             VitError::Training(_) => "bad-training",
             VitError::Request(_) => "bad-request",
+            VitError::NotFinite { .. } => "not-finite",
         }
     }
 }
@@ -149,6 +155,7 @@ mod tests {
             ),
             (VitError::Training(String::new()), "bad-training"),
             (VitError::Request(String::new()), "bad-request"),
+            (VitError::NotFinite { file: file() }, "not-finite"),
         ];
         for (error, code) in codes {
             assert_eq!(error.code(), code, "{error:?}");

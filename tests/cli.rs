@@ -192,5 +192,37 @@ fn finetune_writes_a_head_that_classify_uses() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad_label.bin: record 1 has label 12"));
+
+    // Options that cannot train, and a head that cannot be written, stop the run before any
+    // image is read.
+    let stops_early = |extra: &[&str], out_path: &str, message: &str| {
+        let mut args = vec![
+            "finetune",
+            "--model",
+            HF,
+            "--train",
+            "tests/fixtures/cifar/data_batch_1.bin",
+            "--test",
+            "tests/fixtures/cifar/test_batch.bin",
+            "--device",
+            "flex",
+            "--out",
+            out_path,
+        ];
+        args.extend_from_slice(extra);
+        let out = vit(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(!stderr.contains("training and"), "{stderr}");
+    };
+    let head_path = head.to_str().unwrap();
+    stops_early(&["--epochs", "0"], head_path, "the number of epochs must be at least 1");
+    stops_early(&["--lr=-1"], head_path, "the learning rate must be a positive number");
+    stops_early(
+        &[],
+        "/no/such/dir/head.safetensors",
+        "cannot write /no/such/dir/head.safetensors",
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

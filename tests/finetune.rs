@@ -78,6 +78,58 @@ fn malformed_files_get_errors_that_name_them() {
 }
 
 #[test]
+fn pickles_from_python_2_and_protocol_5_read_the_same_images() {
+    let binary = read("hostile/small_batch.bin").unwrap().batches.remove(0);
+    for name in ["hostile/protocol5_batch", "hostile/python2_batch"] {
+        let batch = read(name).unwrap().batches.remove(0);
+        assert_eq!(batch.images, binary.images, "{name}");
+    }
+}
+
+#[test]
+fn hostile_files_get_clear_errors_in_bounded_memory() {
+    let pickle_error = |name: &str, reason: &str| {
+        let e = read(name).unwrap_err();
+        assert!(matches!(e, DataError::Pickle { .. }), "{name}: {e}");
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("{name}: not a CIFAR-10 Python batch")),
+            "{message}"
+        );
+        assert!(message.contains(reason), "{message}");
+        // An error quotes no more than a short description of what it found.
+        assert!(message.len() < 200, "{} bytes: {message:.200}", message.len());
+    };
+    pickle_error(
+        "hostile/int8_pickle",
+        "`data` has dtype i1; CIFAR-10's pixels are uint8 (u1)",
+    );
+    pickle_error("hostile/bool_pickle", "`data` has dtype b1");
+    pickle_error("hostile/batches.meta", "label_names[0] is the integer 0, not a name");
+    pickle_error(
+        "hostile/quadratic_pickle",
+        "label 0 is a list of 20000 items, not an integer",
+    );
+    pickle_error(
+        "hostile/dup_pickle",
+        "a container changed after it was put into another",
+    );
+    pickle_error("hostile/deep_pickle", "it nests deeper than 32 levels");
+    let e = read("hostile/dup_bomb.tar.gz").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("hostile/dup_bomb.tar.gz/cifar-10-batches-py/data_batch_1: not a CIFAR-10 Python batch"),
+        "{e}"
+    );
+    // More than an archive may hold once uncompressed: in members, or in a long name.
+    for name in ["hostile/too_big.tar.gz", "hostile/long_name.tar.gz"] {
+        let e = read(name).unwrap_err();
+        assert!(matches!(e, DataError::Archive { .. }), "{name}: {e}");
+        assert!(e.to_string().contains("larger than 256 MB uncompressed"), "{e}");
+    }
+}
+
+#[test]
 fn adamw_loss_curve_matches_pytorch() {
     for backend in [BackendKind::Flex, BackendKind::Ndarray] {
         pollster::block_on(common::check_loss_curve(backend));

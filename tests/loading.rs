@@ -264,6 +264,45 @@ fn truncated_files_and_lying_headers_are_refused() {
 }
 
 #[test]
+fn weights_holding_nan_or_infinity_are_refused_by_name() {
+    for (bad, bits) in [("NaN", f32::NAN.to_bits()), ("infinity", f32::INFINITY.to_bits())] {
+        let w = rewrite(HF_WEIGHTS, |t| {
+            t.get_mut("classifier.weight").unwrap().2[4..8].copy_from_slice(&bits.to_le_bytes());
+        });
+        let e = err(&w);
+        assert!(matches!(e, LoadError::NotFinite { .. }), "{bad}: {e}");
+        assert_eq!(
+            e.to_string(),
+            "model.safetensors: tensor `classifier.weight` holds NaN or infinite values"
+        );
+    }
+}
+
+#[test]
+fn preprocessing_and_norm_values_that_cannot_work_are_refused() {
+    for (preprocessor, field) in [
+        (&br#"{"image_std": [1e-40, 0.5, 0.5]}"#[..], "image_std"),
+        (br#"{"image_mean": [3e38, 0.5, 0.5]}"#, "image_mean"),
+        (br#"{"image_mean": [0.5, 0.5]}"#, "image_mean"),
+    ] {
+        let e = load(HF_WEIGHTS, Some(HF_CONFIG), Some(preprocessor)).unwrap_err();
+        assert!(
+            matches!(&e, LoadError::BadConfigValue { field: f, .. } if f == field),
+            "{e}"
+        );
+    }
+    let e = load(HF_WEIGHTS, Some(br#"{"layer_norm_eps": 1e300}"#), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.json: `layer_norm_eps` is 1e300, which is not usable (must be a positive number no larger than 0.01)"
+    );
+    // An error quotes the start of a value, not all of it.
+    let huge = format!(r#"{{"hidden_act": "{}"}}"#, "x".repeat(1 << 20));
+    let e = load(HF_WEIGHTS, Some(huge.as_bytes()), None).unwrap_err();
+    assert!(e.to_string().len() < 200, "{:.200}", e.to_string());
+}
+
+#[test]
 fn a_missing_tensor_is_named() {
     let name = "vit.encoder.layer.1.attention.attention.value.bias";
     let w = rewrite(HF_WEIGHTS, |t| {

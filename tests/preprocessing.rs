@@ -39,8 +39,8 @@ fn image_files_classify_like_the_reference_end_to_end() {
     for ((name, _), ours) in lossless.iter().zip(&logits) {
         let theirs = reference(name, "hf.logits");
         assert!(max_abs_diff(ours, &theirs) <= 3e-5, "{name}");
-        let top = model.top_k(ours, 5);
-        let expected = model.top_k(&theirs, 5);
+        let top = model.top_k(name, ours, 5).unwrap();
+        let expected = model.top_k(name, &theirs, 5).unwrap();
         assert_eq!(
             top.iter().map(|p| p.index).collect::<Vec<_>>(),
             expected.iter().map(|p| p.index).collect::<Vec<_>>(),
@@ -83,6 +83,22 @@ fn bad_images_get_errors_that_name_the_file() {
         assert!(
             matches!(e, ImageError::TooLarge { width: w, height: h, .. } if (w, h) == (width, height)),
             "{e}"
+        );
+    }
+}
+
+#[test]
+fn logits_that_are_not_numbers_are_an_error_never_an_answer() {
+    let model = pollster::block_on(classifier(Fixture::Hf, BackendKind::Flex));
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut logits = vec![0.5; 7];
+        logits[3] = bad;
+        let e = model.top_k("grey.png", &logits, 5).unwrap_err();
+        assert!(matches!(e, VitError::NotFinite { .. }), "{e}");
+        assert_eq!(e.code(), "not-finite");
+        assert_eq!(
+            e.to_string(),
+            "grey.png: the model's output is NaN or infinite, so there is no answer to show"
         );
     }
 }

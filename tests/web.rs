@@ -58,6 +58,12 @@ fn cifar_files_parse_in_the_browser() {
         e.to_string(),
         "bad_label.bin: record 1 has label 12; CIFAR-10 labels are 0 to 9"
     );
+    // Hostile files: an error naming the file, in bounded memory, and the tab goes on.
+    for (name, bytes, reason) in common::CIFAR_HOSTILE {
+        let e = read_file(name, bytes).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{name}: ")), "{e}");
+        assert!(e.to_string().contains(reason), "{name}: {e}");
+    }
 }
 
 #[wasm_bindgen_test]

@@ -28,7 +28,14 @@ const server = createServer(async (req, res) => {
     'Cross-Origin-Resource-Policy': 'same-origin',
     'Cache-Control': 'no-cache',
   };
-  let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  let path;
+  try {
+    path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  } catch {
+    // A malformed address (`%E0%A4%A`) gets an answer; it must never stop the server.
+    res.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('bad request');
+    return;
+  }
   if (path === '/') path = '/index.html';
   const file = normalize(join(root, path));
   // The site is the page, its scripts and the weights: not the rest of the repository.

@@ -1,5 +1,6 @@
 //! `vit`: the command-line face of the library, for scripts, tests and benchmarks.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -202,11 +203,11 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
             .and_then(|pixels| {
                 let start = Instant::now();
                 let row = pollster::block_on(classifier.logits(&[pixels]))?.remove(0);
-                Ok((row, start.elapsed().as_secs_f64() * 1000.0))
+                let millis = start.elapsed().as_secs_f64() * 1000.0;
+                Ok((classifier.top_k(&file, &row, top_k)?, row, millis))
             });
         match result {
-            Ok((row, millis)) => {
-                let top = classifier.top_k(&row, top_k);
+            Ok((top, row, millis)) => {
                 if args.json {
                     let mut obj = serde_json::json!({ "file": file, "top_k": top, "milliseconds": millis, "backend": backend.name() });
                     if args.logits {
@@ -272,6 +273,10 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         weight_decay: args.weight_decay,
         seed: args.seed,
     };
+    // Everything that can be wrong is found before the features are computed (an hour on the
+    // CPU for all of CIFAR-10): the options, and where the head goes.
+    options.check()?;
+    let mut out = std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     let classifier = load_classifier(&args.model, args.device)?;
     let mut splits = Splits::default();
     read_cifar(&mut splits, &args.train, Split::Train)?;
@@ -321,7 +326,8 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         },
     ))?;
     let bytes = pollster::block_on(fitted.head.to_bytes())?;
-    std::fs::write(&args.out, bytes).with_context(|| format!("cannot write {}", args.out.display()))?;
+    out.write_all(&bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }

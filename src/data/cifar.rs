@@ -5,9 +5,11 @@
 use std::io::Read;
 
 use flate2::read::GzDecoder;
-use serde_pickle::{DeOptions, HashableValue, Value};
+
+use std::rc::Rc;
 
 use super::labelled::Labelled;
+use super::pickle::{self, Value};
 use crate::error::DataError;
 
 pub const SIDE: usize = 32;
@@ -15,8 +17,10 @@ pub const PIXELS: usize = 3 * SIDE * SIDE;
 /// One label byte and the R, G and B planes, row-major.
 pub const RECORD: usize = 1 + PIXELS;
 pub const NUM_CLASSES: usize = 10;
-/// The largest archive member read (a CIFAR-10 batch is about 30 MB).
-const MAX_MEMBER: u64 = 256 << 20;
+/// The most an archive may hold once uncompressed: CIFAR-10's tarballs hold about 185 MB.
+/// Counted over the whole stream (members, and the long names and PAX headers between them),
+/// so that no archive, however it is built, takes more memory than this.
+const MAX_ARCHIVE: u64 = 256 << 20;
 pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "airplane",
     "automobile",
@@ -157,7 +161,10 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
         file: name.into(),
         reason,
     };
-    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
+    let mut archive = tar::Archive::new(Capped {
+        inner: GzDecoder::new(bytes),
+        left: MAX_ARCHIVE,
+    });
     let mut contents = Contents::default();
     for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
         let mut entry = entry.map_err(|e| bad(e.to_string()))?;
@@ -172,15 +179,8 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
         if !wanted || !entry.header().entry_type().is_file() {
             continue;
         }
-        // A real batch is 30 MB; a member claiming far more is refused, not read into memory.
         let mut data = Vec::new();
-        (&mut entry)
-            .take(MAX_MEMBER + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| bad(format!("{path}: {e}")))?;
-        if data.len() as u64 > MAX_MEMBER {
-            return Err(bad(format!("{path} is larger than {} MB", MAX_MEMBER >> 20)));
-        }
+        entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
         let source = format!("{name}/{path}");
         match member.as_str() {
             "batches.meta.txt" => contents.class_names = Some(meta_txt(&source, &data)?),
@@ -196,39 +196,50 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
     Ok(contents)
 }
 
-fn unpickle(file: &str, bytes: &[u8]) -> Result<Vec<(String, Value)>, DataError> {
-    // numpy arrays pickle as a call to numpy's reconstructor followed by their state; with the
-    // globals left unresolved, the state (shape, dtype, raw bytes) is what remains.
-    let value = serde_pickle::value_from_slice(bytes, DeOptions::new().replace_unresolved_globals()).map_err(|e| {
-        DataError::Pickle {
-            file: file.into(),
-            reason: e.to_string(),
-        }
-    })?;
-    let Value::Dict(map) = value else {
-        return Err(DataError::Pickle {
-            file: file.into(),
-            reason: "not a dict".into(),
-        });
-    };
-    Ok(map
-        .into_iter()
-        .filter_map(|(k, v)| match k {
-            HashableValue::Bytes(b) => Some((String::from_utf8_lossy(&b).into_owned(), v)),
-            HashableValue::String(s) => Some((s, v)),
-            _ => None,
-        })
-        .collect())
+/// A reader that fails, rather than read on, past `left` bytes.
+struct Capped<R> {
+    inner: R,
+    left: u64,
 }
 
-fn field<'a>(file: &str, dict: &'a [(String, Value)], key: &str) -> Result<&'a Value, DataError> {
-    dict.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-        .ok_or_else(|| DataError::Pickle {
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // At the cap: the end of the stream is fine, more is not.
+            return match self.inner.read(&mut [0u8])? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "larger than {} MB uncompressed, and CIFAR-10 is about 185 MB",
+                    MAX_ARCHIVE >> 20
+                ))),
+            };
+        }
+        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..n])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+fn unpickle(file: &str, bytes: &[u8]) -> Result<Value, DataError> {
+    let value = pickle::read(bytes).map_err(|reason| DataError::Pickle {
+        file: file.into(),
+        reason,
+    })?;
+    match value {
+        Value::Dict(_) => Ok(value),
+        other => Err(DataError::Pickle {
             file: file.into(),
-            reason: format!("no `{key}` entry"),
-        })
+            reason: format!("{}, not a dict", other.describe()),
+        }),
+    }
+}
+
+fn field(file: &str, dict: &Value, key: &str) -> Result<Value, DataError> {
+    pickle::field(dict, key).ok_or_else(|| DataError::Pickle {
+        file: file.into(),
+        reason: format!("no `{key}` entry"),
+    })
 }
 
 /// A pickled `{"data": uint8 [N, 3072], "labels": [N ints]}`.
@@ -240,69 +251,116 @@ pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
     let dict = unpickle(name, bytes)?;
     let labels = match field(name, &dict, "labels")? {
         Value::List(items) | Value::Tuple(items) => items
+            .items()
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::I64(l) if (0..NUM_CLASSES as i64).contains(l) => Ok(*l as u8),
-                Value::I64(l) => Err(DataError::BadLabel {
+                Value::Int(l) if (0..NUM_CLASSES as i64).contains(l) => Ok(*l as u8),
+                Value::Int(l) => Err(DataError::BadLabel {
                     file: name.into(),
                     record: i,
                     label: *l,
                 }),
-                other => Err(bad(format!("label {i} is {other:?}, not an integer"))),
+                other => Err(bad(format!("label {i} is {}, not an integer", other.describe()))),
             })
             .collect::<Result<Vec<u8>, _>>()?,
-        other => return Err(bad(format!("`labels` is {other:?}, not a list"))),
+        other => return Err(bad(format!("`labels` is {}, not a list", other.describe()))),
     };
-    // The array's state: (version, shape, dtype, fortran order, raw bytes).
-    let pixels = match field(name, &dict, "data")? {
-        Value::Tuple(state) => match state.as_slice() {
-            // C order only: a Fortran-ordered array's bytes are transposed.
-            [_, Value::Tuple(shape), _, Value::Bool(false), Value::Bytes(raw)] => {
-                let dims: Vec<i64> = shape
-                    .iter()
-                    .filter_map(|d| if let Value::I64(d) = d { Some(*d) } else { None })
-                    .collect();
-                if dims != [labels.len() as i64, PIXELS as i64] || raw.len() != labels.len() * PIXELS {
-                    return Err(bad(format!(
-                        "`data` has shape {dims:?} and {} bytes; expected [{}, {PIXELS}] uint8 for {} labels",
-                        raw.len(),
-                        labels.len(),
-                        labels.len()
-                    )));
-                }
-                raw.clone()
-            }
-            _ => return Err(bad("`data` is not a uint8 numpy array".into())),
-        },
-        _ => return Err(bad("`data` is not a uint8 numpy array".into())),
-    };
+    let (shape, raw) = numpy_u8(&field(name, &dict, "data")?).map_err(|e| bad(format!("`data` {e}")))?;
+    if shape != [labels.len() as i64, PIXELS as i64] || raw.len() != labels.len() * PIXELS {
+        return Err(bad(format!(
+            "`data` has shape {shape:?} and {} bytes; expected [{}, {PIXELS}] uint8 for {} labels",
+            raw.len(),
+            labels.len(),
+            labels.len()
+        )));
+    }
     Ok(Batch {
         source: name.into(),
         images: Images {
             width: PIXELS,
-            values: pixels,
+            values: raw.to_vec(),
             labels,
         },
     })
 }
 
+/// A C-ordered numpy uint8 array's shape and bytes, as numpy pickles one: `_reconstruct` and its
+/// state (protocols 2 to 4), or `_frombuffer` (protocol 5). `Err` completes "`data` …".
+fn numpy_u8(value: &Value) -> Result<(Vec<i64>, Rc<[u8]>), String> {
+    let not_array = || format!("is {}, not a numpy array", value.describe());
+    let Value::Call(call) = value else {
+        return Err(not_array());
+    };
+    let call = call.items();
+    let Value::Global(module, name) = &call.callable else {
+        return Err(not_array());
+    };
+    let numpy = matches!(
+        &**module,
+        "numpy.core.multiarray" | "numpy._core.multiarray" | "numpy.core.numeric" | "numpy._core.numeric"
+    );
+    let (shape, dtype, c_order, raw) = match (numpy, &**name, &call.state) {
+        (true, "_reconstruct", Some(Value::Tuple(state))) => match state.items().as_slice() {
+            [_, shape, dtype, Value::Bool(fortran), raw] => (shape.clone(), dtype.clone(), !fortran, raw.clone()),
+            _ => return Err("is a numpy array whose state is not (version, shape, dtype, order, bytes)".into()),
+        },
+        (true, "_frombuffer", None) => match &call.args {
+            Value::Tuple(args) => match args.items().as_slice() {
+                [raw, dtype, shape, order] => {
+                    let c_order = pickle::text(order).is_some_and(|o| o == "C");
+                    (shape.clone(), dtype.clone(), c_order, raw.clone())
+                }
+                _ => return Err("is a numpy buffer without (bytes, dtype, shape, order)".into()),
+            },
+            _ => return Err(not_array()),
+        },
+        _ => return Err(not_array()),
+    };
+    // numpy's dtype is `numpy.dtype("u1", False, True)`, its byte order in the state.
+    let dtype_name = match &dtype {
+        Value::Call(d) => match &d.items().args {
+            Value::Tuple(args) => args.items().first().and_then(pickle::text),
+            _ => None,
+        },
+        _ => None,
+    };
+    match dtype_name.as_deref() {
+        Some("u1") => {}
+        Some(other) => return Err(format!("has dtype {other}; CIFAR-10's pixels are uint8 (u1)")),
+        None => return Err(format!("has a dtype that is {}", dtype.describe())),
+    }
+    if !c_order {
+        return Err("is in Fortran order; CIFAR-10's is C order".into());
+    }
+    let shape = match &shape {
+        Value::Tuple(dims) => dims
+            .items()
+            .iter()
+            .map(|d| if let Value::Int(d) = d { Some(*d) } else { None })
+            .collect::<Option<Vec<i64>>>(),
+        _ => None,
+    };
+    let shape = shape.ok_or("has a shape that is not a tuple of integers")?;
+    let raw = pickle::bytes(&raw).ok_or_else(|| format!("holds {}, not bytes", raw.describe()))?;
+    Ok((shape, raw))
+}
+
 fn pickle_label_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
+    let bad = |reason: String| DataError::Pickle {
+        file: file.into(),
+        reason,
+    };
     let dict = unpickle(file, bytes)?;
     let Value::List(names) = field(file, &dict, "label_names")? else {
-        return Err(DataError::Pickle {
-            file: file.into(),
-            reason: "`label_names` is not a list".into(),
-        });
+        return Err(bad("`label_names` is not a list".into()));
     };
     let names = names
+        .items()
         .iter()
-        .map(|n| match n {
-            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            Value::String(s) => s.clone(),
-            other => format!("{other:?}"),
-        })
-        .collect();
+        .enumerate()
+        .map(|(i, n)| pickle::text(n).ok_or_else(|| bad(format!("label_names[{i}] is {}, not a name", n.describe()))))
+        .collect::<Result<Vec<String>, _>>()?;
     ten_names(file, names)
 }
 

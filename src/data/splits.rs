@@ -153,7 +153,10 @@ mod tests {
 
     fn archive() -> Contents {
         Contents {
-            batches: vec![batch("c.tar.gz/data_batch_1", &[0, 1]), batch("c.tar.gz/test_batch", &[2])],
+            batches: vec![
+                batch("c.tar.gz/data_batch_1", &[0, 1]),
+                batch("c.tar.gz/test_batch", &[2]),
+            ],
             class_names: None,
         }
     }

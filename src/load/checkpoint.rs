@@ -369,7 +369,10 @@ mod tests {
             "vit.embeddings.patch_embeddings.projection.weight"
         );
         assert_eq!(one("blocks.3.norm2.bias"), "vit.encoder.layer.3.layernorm_after.bias");
-        assert_eq!(one("blocks.11.mlp.fc2.weight"), "vit.encoder.layer.11.output.dense.weight");
+        assert_eq!(
+            one("blocks.11.mlp.fc2.weight"),
+            "vit.encoder.layer.11.output.dense.weight"
+        );
         assert_eq!(one("head.weight"), "classifier.weight");
         let Source::Fused(parts) = names.source("blocks.0.attn.qkv.bias") else {
             panic!("qkv is fused from three tensors")

@@ -140,11 +140,19 @@ fn parse_json<T: for<'de> Deserialize<'de>>(file: &NamedBytes) -> Result<T, Load
     })
 }
 
+/// What an error quotes of a value: its start, not megabytes of it.
+const MAX_QUOTE: usize = 80;
+
 fn bad_value(file: &str, field: &str, value: impl std::fmt::Debug, reason: &str) -> LoadError {
+    let mut value = format!("{value:?}");
+    if let Some((cut, _)) = value.char_indices().nth(MAX_QUOTE) {
+        value.truncate(cut);
+        value.push('…');
+    }
     LoadError::BadConfigValue {
         file: file.into(),
         field: field.into(),
-        value: format!("{value:?}"),
+        value,
         reason: reason.into(),
     }
 }
@@ -163,14 +171,24 @@ fn timm_heads(architecture: &str) -> Option<usize> {
     })
 }
 
+/// Normalisation values: three, finite, means within [-10, 10] and standard deviations within
+/// [0.001, 1000] (pixels are rescaled to [0, 1] first; beyond these the input is noise or
+/// overflows to NaN).
 fn rgb(file: &str, field: &str, v: &[f32]) -> Result<[f32; 3], LoadError> {
+    let usable = |x: &f32| {
+        if field.ends_with("std") {
+            (1e-3..=1e3).contains(x)
+        } else {
+            (-10.0..=10.0).contains(x)
+        }
+    };
     match v {
-        [a, b, c] if !(field.ends_with("std") && [a, b, c].iter().any(|x| **x <= 0.0)) => Ok([*a, *b, *c]),
+        [a, b, c] if [a, b, c].into_iter().all(usable) => Ok([*a, *b, *c]),
         _ => Err(bad_value(
             file,
             field,
             v,
-            "expected three values, standard deviations positive",
+            "expected three values, means within [-10, 10], standard deviations within [0.001, 1000]",
         )),
     }
 }
@@ -260,12 +278,13 @@ pub fn resolve_config(
     }
 
     let layer_norm_eps = json.layer_norm_eps.unwrap_or(layout.default_eps());
-    if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
+    // ViTs use 1e-12 to 1e-5; one near the variance of the activations changes every answer.
+    if !(layer_norm_eps > 0.0 && layer_norm_eps <= 1e-2) {
         return Err(bad_value(
             cfg_name,
             "layer_norm_eps",
             layer_norm_eps,
-            "must be a positive number",
+            "must be a positive number no larger than 0.01",
         ));
     }
 

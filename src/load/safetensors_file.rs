@@ -295,7 +295,7 @@ impl SafetensorsFile {
             return Err(self.wrong_shape(name, format!("{expected:?}"), &shape));
         }
         let stored = self.tensors.get_mut(name).expect("shape found it");
-        match stored.values.take() {
+        let values = match stored.values.take() {
             Some(Values::F32(values)) => Ok(values),
             Some(Values::Raw(Dtype::F16, bytes)) => {
                 widen(&bytes, 2, &self.name, |b| f16::from_le_bytes([b[0], b[1]]).to_f32())
@@ -309,7 +309,15 @@ impl SafetensorsFile {
                 dtype: format!("{dtype:?}"),
             }),
             None => unreachable!("the loader reads `{name}` once"),
+        }?;
+        // A NaN or an infinity anywhere would make every answer NaN: refused here, by name.
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(LoadError::NotFinite {
+                file: self.name.clone(),
+                name: name.to_string(),
+            });
         }
+        Ok(values)
     }
 
     pub fn wrong_shape(&self, name: &str, expected: String, found: &[usize]) -> LoadError {

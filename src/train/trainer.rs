@@ -39,7 +39,9 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    fn check(&self) -> Result<(), VitError> {
+    /// Whether training can run with these options: checked before any work (the features
+    /// first, which take long), and again by [`train`].
+    pub fn check(&self) -> Result<(), VitError> {
         let bad = |what: &str| Err(VitError::Training(what.into()));
         if self.epochs == 0 {
             return bad("the number of epochs must be at least 1");

@@ -252,20 +252,23 @@ impl Model {
         let milliseconds = now_ms() - start;
         let results: Vec<Classified> = rows
             .into_iter()
-            .map(|row| match row {
-                Ok(i) => Classified::Done(Classification {
-                    top_k: c.top_k(&logits[i], top_k.max(1)),
-                    milliseconds,
-                    batch: pixels.len(),
-                    backend: c.backend().name(),
-                    attention: std::mem::take(&mut rollout[i]),
-                    grid: c.config.grid_size(),
-                }),
-                Err(e) => Classified::Failed {
-                    error: e.to_string(),
-                    code: e.code(),
+            .zip(&names)
+            .map(
+                |(row, name)| match row.and_then(|i| Ok((i, c.top_k(name, &logits[i], top_k.max(1))?))) {
+                    Ok((i, top_k)) => Classified::Done(Classification {
+                        top_k,
+                        milliseconds,
+                        batch: pixels.len(),
+                        backend: c.backend().name(),
+                        attention: std::mem::take(&mut rollout[i]),
+                        grid: c.config.grid_size(),
+                    }),
+                    Err(e) => Classified::Failed {
+                        error: e.to_string(),
+                        code: e.code(),
+                    },
                 },
-            })
+            )
             .collect();
         to_js(&results)
     }

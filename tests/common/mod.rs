@@ -18,6 +18,39 @@ pub const REFERENCE: &[u8] = include_bytes!("../fixtures/reference.safetensors")
 pub const CIFAR_BATCH: &[u8] = include_bytes!("../fixtures/cifar/data_batch_1.bin");
 pub const CIFAR_PYTHON_TAR: &[u8] = include_bytes!("../fixtures/cifar/cifar-10-python.tar.gz");
 pub const CIFAR_BAD_LABEL: &[u8] = include_bytes!("../fixtures/cifar/malformed/bad_label.bin");
+/// Files built to hurt a reader (tests/fixtures/generate_cifar.py), with what their error says.
+pub const CIFAR_HOSTILE: [(&str, &[u8], &str); 6] = [
+    (
+        "quadratic_pickle",
+        include_bytes!("../fixtures/cifar/hostile/quadratic_pickle"),
+        "not an integer",
+    ),
+    (
+        "dup_pickle",
+        include_bytes!("../fixtures/cifar/hostile/dup_pickle"),
+        "after it was put into another",
+    ),
+    (
+        "deep_pickle",
+        include_bytes!("../fixtures/cifar/hostile/deep_pickle"),
+        "nests deeper",
+    ),
+    (
+        "int8_pickle",
+        include_bytes!("../fixtures/cifar/hostile/int8_pickle"),
+        "dtype i1",
+    ),
+    (
+        "too_big.tar.gz",
+        include_bytes!("../fixtures/cifar/hostile/too_big.tar.gz"),
+        "larger than 256 MB uncompressed",
+    ),
+    (
+        "long_name.tar.gz",
+        include_bytes!("../fixtures/cifar/hostile/long_name.tar.gz"),
+        "larger than 256 MB uncompressed",
+    ),
+];
 pub const HEAD_REFERENCE: &[u8] = include_bytes!("../fixtures/cifar/head_reference.safetensors");
 
 pub const LABELS: [&str; 7] = [

@@ -145,6 +145,10 @@ test('bad CIFAR-10 files and bad heads get errors that name them; the rest loads
     );
     await page.getByTestId('cifar-test-input').setInputFiles(CIFAR('malformed/corrupt.tar.gz'));
     await error.filter({ hasText: /^corrupt\.tar\.gz: not a readable CIFAR-10 archive/ }).waitFor();
+    // Files built to exhaust memory or the stack: an error each, and the tab goes on.
+    await page.getByTestId('cifar-test-input').setInputFiles(['too_big.tar.gz', 'dup_bomb.tar.gz', 'deep_pickle'].map((f) => CIFAR(`hostile/${f}`)));
+    await error.filter({ hasText: /^too_big\.tar\.gz: not a readable CIFAR-10 archive \(.*larger than 256 MB uncompressed/ }).waitFor();
+    assert.match(await error.textContent(), /\ndup_bomb\.tar\.gz\/cifar-10-batches-py\/data_batch_1: not a CIFAR-10 Python batch \(a container changed after it was put into another\)\ndeep_pickle: not a CIFAR-10 Python batch \(it nests deeper than 32 levels\)$/);
     assert.equal(await page.getByTestId('finetune-start').isDisabled(), true);
 
     // A tarball holding both splits fills both.

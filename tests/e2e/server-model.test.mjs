@@ -39,3 +39,11 @@ test('the server model loads on its own, is cached for the next visit, and can b
   assert.equal(downloads.filter((u) => u.endsWith('model.safetensors')).length, 1, 'forgotten, so downloaded again');
   await context.close();
 });
+
+test('a malformed address gets a 400 and the server goes on serving', async () => {
+  for (const path of ['/www/%E0%A4%A', '/%', '/www/%zz']) {
+    const response = await fetch(env.server.url + path.slice(1));
+    assert.equal(response.status, 400, path);
+  }
+  assert.equal((await fetch(env.server.url)).status, 200);
+});
