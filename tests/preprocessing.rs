@@ -69,9 +69,20 @@ fn bad_images_get_errors_that_name_the_file() {
     assert!(matches!(e, ImageError::Decode { .. }), "{e}");
     assert!(e.to_string().starts_with("notes.txt: "), "{e}");
 
-    let png = IMAGES[0].1;
-    let e = image_error("cut.png", &png[..png.len() / 2]);
-    assert!(matches!(e, ImageError::Decode { .. }), "{e}");
+    // Every format cut short, and a JPEG cut right after its start-of-scan header (no image data
+    // at all), is refused, as Pillow refuses it, rather than decoded into made-up pixels.
+    for (name, bytes) in IMAGES {
+        let e = image_error(name, &bytes[..bytes.len() / 2]);
+        assert!(matches!(e, ImageError::Decode { .. }), "{name}: {e}");
+    }
+    let jpeg = IMAGES[6].1;
+    let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let header = 2 + usize::from(u16::from_be_bytes([jpeg[scan + 2], jpeg[scan + 3]]));
+    let e = image_error("cut.jpg", &jpeg[..scan + header]);
+    assert_eq!(
+        e.to_string(),
+        "cut.jpg: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): the file is truncated (its image data ends before the end-of-image marker)"
+    );
 
     // Valid BMP headers claiming 20000 x 20000 pixels, or a 4000 x 20 strip: refused before any
     // allocation.

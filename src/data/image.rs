@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use image::{ImageReader, Limits};
+use image::{ImageFormat, ImageReader, Limits};
 
 use crate::error::ImageError;
 
@@ -45,6 +45,12 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
             limit: MAX_SIDE,
         });
     }
+    if reader().format() == Some(ImageFormat::Jpeg) && !jpeg_complete(bytes) {
+        return Err(ImageError::Decode {
+            file: file.into(),
+            reason: "the file is truncated (its image data ends before the end-of-image marker)".into(),
+        });
+    }
     let mut reader = reader();
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -56,4 +62,13 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
         height: rgb.height(),
         pixels: rgb.into_raw(),
     })
+}
+
+/// Whether a JPEG's last scan runs to an end-of-image marker. A file cut short decodes without
+/// complaint here (the decoder makes up the missing pixels); Pillow, the reference, refuses it as
+/// truncated. Entropy-coded data never holds the marker (0xFF is stuffed), so it can be searched
+/// for from the last start-of-scan on.
+fn jpeg_complete(bytes: &[u8]) -> bool {
+    let start_of_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    start_of_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
