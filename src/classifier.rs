@@ -67,14 +67,6 @@ impl Classifier {
         }
     }
 
-    /// The head in use, with its labels.
-    pub fn head(&self) -> Head {
-        Head {
-            linear: self.model.head.clone(),
-            labels: self.labels.clone(),
-        }
-    }
-
     /// This backbone with `head` in place of the current one.
     pub fn with_head(&self, head: &Head) -> Self {
         let mut model = self.model.clone();

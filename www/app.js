@@ -37,7 +37,7 @@ let build;
 
 function startWorker(wanted) {
   build = wanted;
-  // The kernel timed fastest on an earlier visit, unless the address names one.
+  // The kernel chosen on an earlier visit, unless the address names one.
   const kernel = params.get('kernel') ?? remembered(kernelKey(build)) ?? 'auto';
   worker = new Worker(new URL(`./worker.js?build=${build}&threads=${threads}&kernel=${encodeURIComponent(kernel)}`, import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
@@ -153,9 +153,9 @@ function showKernel({ kernel, measured }) {
   if (measured) el.dataset.measured = JSON.stringify(measured);
   else delete el.dataset.measured;
   const gmacs = (t) => `${t.kernel} ${t.gmacs.toFixed(1)} GMAC/s`;
-  const how = params.get('kernel') === kernel ? 'chosen in the address' : 'timed fastest on an earlier visit';
+  const how = params.get('kernel') === kernel ? 'chosen in the address' : 'chosen on an earlier visit';
   el.textContent = measured
-    ? `CPU kernel ${kernel}: the fastest of ${measured.length} timed in this browser (${measured[0].gmacs.toFixed(1)} GMAC/s)`
+    ? `CPU kernel ${kernel}: chosen from ${measured.length} timed in this browser (${measured[0].gmacs.toFixed(1)} GMAC/s)`
     : `CPU kernel ${kernel}: ${how}`;
   el.title = `wasm build ${build}${measured ? `; ${measured.map(gmacs).join(', ')}` : ''}`;
 }

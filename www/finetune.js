@@ -58,6 +58,13 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
         summary = await call('data.add', [split, file.name, new Uint8Array(bytes)], [bytes]);
       } catch (e) {
         errors.push(e.message);
+        if (e.code === Code.crashed) {
+          // The file that killed the worker is not sent to the next one; the others are.
+          files[split] = chosen.filter((f) => f !== file);
+          dataError(errors.join('\n'));
+          await recover(`The model worker crashed reading ${file.name}`);
+          return;
+        }
       }
     }
     showData(summary);

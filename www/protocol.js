@@ -34,7 +34,8 @@
  * worker's own: `start-failed` (this wasm build does not run here: try another),
  * `crashed` (a trap: the wasm instance is unusable, replace the worker), `no-model`.
  * @typedef {'bad-weights' | 'bad-config' | 'bad-image' | 'bad-cifar' | 'bad-head' | 'bad-training'
- *   | 'bad-request' | 'backend-failed' | 'start-failed' | 'crashed' | 'no-model' | 'internal'} ErrorCode
+ *   | 'bad-request' | 'not-finite' | 'backend-failed' | 'start-failed' | 'crashed' | 'no-model'
+ *   | 'internal'} ErrorCode
  */
 
 /** The codes the page branches on. */

@@ -67,19 +67,25 @@ function concat(a, b) {
 const fail = (code, message) => Object.assign(new Error(message), { code });
 
 const ops = {
+  // Replaced wasm objects are freed at once (a model holds hundreds of MB), not when the
+  // garbage collector gets to their handles.
   async setBackend(name) {
     const next = await vit.Backend.start(name);
     model?.moveTo(next);
+    backend?.free();
     backend = next;
     return backend.name;
   },
   beginWeights(name) {
+    upload?.free();
     upload = new vit.WeightsUpload(name);
   },
   pushWeights(chunk) {
+    if (!upload) throw fail('bad-request', 'no weights file is being received');
     try {
       upload.push(chunk);
     } catch (e) {
+      upload.free();
       upload = null;
       throw e;
     }
@@ -88,8 +94,9 @@ const ops = {
     const weights = upload;
     upload = null;
     if (!weights) throw fail('bad-request', 'no weights file was received');
-    // A bad file leaves the model there was.
+    // A bad file leaves the model there was; `finish` consumes the upload either way.
     const loaded = weights.finish(backend, config, preprocessor);
+    model?.free();
     model = loaded;
     inMemory.clear();
     prepared = null;

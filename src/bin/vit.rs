@@ -276,7 +276,13 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     // Everything that can be wrong is found before the features are computed (an hour on the
     // CPU for all of CIFAR-10): the options, and where the head goes.
     options.check()?;
-    let mut out = std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    // Opened, not emptied: a head already there survives a run that fails.
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     let classifier = load_classifier(&args.model, args.device)?;
     let mut splits = Splits::default();
     read_cifar(&mut splits, &args.train, Split::Train)?;
@@ -326,7 +332,8 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         },
     ))?;
     let bytes = pollster::block_on(fitted.head.to_bytes())?;
-    out.write_all(&bytes)
+    out.set_len(0)
+        .and_then(|()| out.write_all(&bytes))
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())

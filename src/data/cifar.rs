@@ -179,7 +179,9 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
         if !wanted || !entry.header().entry_type().is_file() {
             continue;
         }
-        let mut data = Vec::new();
+        // Sized once from the header (capped): growing by doubling would take up to twice the
+        // member's size.
+        let mut data = Vec::with_capacity(entry.size().min(MAX_ARCHIVE) as usize);
         entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
         let source = format!("{name}/{path}");
         match member.as_str() {
@@ -267,7 +269,8 @@ pub fn read_pickle(name: &str, bytes: &[u8]) -> Result<Batch, DataError> {
         other => return Err(bad(format!("`labels` is {}, not a list", other.describe()))),
     };
     let (shape, raw) = numpy_u8(&field(name, &dict, "data")?).map_err(|e| bad(format!("`data` {e}")))?;
-    if shape != [labels.len() as i64, PIXELS as i64] || raw.len() != labels.len() * PIXELS {
+    // Checked, not multiplied: a label count times 3072 can wrap a 32-bit usize (wasm).
+    if shape != [labels.len() as i64, PIXELS as i64] || labels.len().checked_mul(PIXELS) != Some(raw.len()) {
         return Err(bad(format!(
             "`data` has shape {shape:?} and {} bytes; expected [{}, {PIXELS}] uint8 for {} labels",
             raw.len(),
@@ -355,6 +358,15 @@ fn pickle_label_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError
     let Value::List(names) = field(file, &dict, "label_names")? else {
         return Err(bad("`label_names` is not a list".into()));
     };
+    // Counted before any name is read: a list of a million references to one long string must
+    // not become a million strings.
+    let count = names.items().len();
+    if count != NUM_CLASSES {
+        return Err(DataError::Meta {
+            file: file.into(),
+            count,
+        });
+    }
     let names = names
         .items()
         .iter()

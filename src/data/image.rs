@@ -64,11 +64,61 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
     })
 }
 
-/// Whether a JPEG's last scan runs to an end-of-image marker. A file cut short decodes without
+/// Whether a JPEG's image data runs to its end-of-image marker. A file cut short decodes without
 /// complaint here (the decoder makes up the missing pixels); Pillow, the reference, refuses it as
-/// truncated. Entropy-coded data never holds the marker (0xFF is stuffed), so it can be searched
-/// for from the last start-of-scan on.
+/// truncated. Walked from the start, segment by segment (each declares its length) and through
+/// each scan's entropy-coded data (where 0xFF is stuffed) to the marker after it, so that
+/// thumbnails inside segments and data after the end are never mistaken for the image's.
 fn jpeg_complete(bytes: &[u8]) -> bool {
-    let start_of_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-    start_of_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
+    let mut at = 2; // past the start-of-image marker
+    loop {
+        // Fill bytes (0xFF 0xFF …) may come before a marker.
+        while bytes.get(at..at + 2) == Some(&[0xFF, 0xFF]) {
+            at += 1;
+        }
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return false;
+        };
+        at += 2;
+        match marker {
+            0xD9 => return true,
+            // Restarts and TEM have no length.
+            0xD0..=0xD7 | 0x01 => {}
+            _ => {
+                let Some(&[high, low]) = bytes.get(at..at + 2) else {
+                    return false;
+                };
+                at += usize::from(u16::from_be_bytes([high, low]));
+                if marker == 0xDA {
+                    loop {
+                        match (bytes.get(at), bytes.get(at + 1)) {
+                            (Some(&0xFF), Some(&(0x00 | 0xD0..=0xD7))) => at += 2,
+                            (Some(&0xFF), Some(_)) => break,
+                            (Some(_), _) => at += 1,
+                            (None, _) => return false,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jpeg_complete;
+
+    const JPEG: &[u8] = include_bytes!("../../tests/fixtures/images/gradient.jpg");
+
+    #[test]
+    fn a_jpeg_is_complete_up_to_its_end_marker_whatever_follows() {
+        assert!(jpeg_complete(JPEG));
+        // Data after the end (a phone's trailer), even one that looks like a scan, is not read.
+        let mut trailer = JPEG.to_vec();
+        trailer.extend([0xFF, 0xDA, 0x00, 0x02, 1, 2, 3]);
+        assert!(jpeg_complete(&trailer));
+        for cut in [JPEG.len() - 2, JPEG.len() / 2, 20, 2] {
+            assert!(!jpeg_complete(&JPEG[..cut]), "cut at {cut}");
+        }
+    }
 }

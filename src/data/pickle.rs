@@ -7,9 +7,9 @@
 //! exponentially, and nesting it follows recursively overflows the stack. This one knows only the
 //! opcodes such files use; shares memoized values instead of copying them; seals a container
 //! once it is put into another, so that nothing can contain itself and a container's depth,
-//! refused beyond [`MAX_DEPTH`], is final; and calls nothing: a global is a name, a call is its
-//! callable and arguments, for the reader of the result to recognise. Everything it allocates is
-//! a share of the input it read, so memory stays proportional to the file.
+//! refused beyond [`MAX_DEPTH`], is final; calls nothing: a global is a name, a call is its
+//! callable and arguments, for the reader of the result to recognise; and makes at most
+//! [`MAX_VALUES`] values, so that memory stays bounded whatever the file's size.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -17,8 +17,11 @@ use std::rc::Rc;
 
 /// Deeper than any CIFAR-10 pickle nests (the numpy array's dtype is 4 levels down).
 pub const MAX_DEPTH: usize = 32;
+/// Values made (pushed, memoized), tens of times what a CIFAR-10 batch needs (about 60 000:
+/// its labels and file names): a bound on the reader's memory, about 100 MB.
+pub const MAX_VALUES: usize = 1 << 20;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Value {
     None,
     Bool(bool),
@@ -35,7 +38,6 @@ pub enum Value {
     Call(Rc<Container<Call>>),
 }
 
-#[derive(Debug)]
 pub struct Call {
     pub callable: Value,
     pub args: Value,
@@ -44,7 +46,6 @@ pub struct Call {
 
 /// A container's contents, its depth (1 + its deepest item's), and whether it has been put into
 /// another (after which it never changes).
-#[derive(Debug)]
 pub struct Container<T> {
     items: RefCell<T>,
     depth: Cell<usize>,
@@ -62,6 +63,14 @@ impl<T> Container<T> {
 
     pub fn items(&self) -> std::cell::Ref<'_, T> {
         self.items.borrow()
+    }
+}
+
+/// Shared values make a graph that printing as a tree could take exponential time over: a value
+/// prints as its description.
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -116,6 +125,7 @@ pub fn read(bytes: &[u8]) -> Result<Value, String> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        made: 0,
     }
     .run()
 }
@@ -127,9 +137,20 @@ struct Machine<'a> {
     /// Stack lengths at each MARK.
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// Values pushed and memo entries made so far.
+    made: usize,
 }
 
 impl Machine<'_> {
+    /// Counts one more value against [`MAX_VALUES`].
+    fn make(&mut self) -> Result<(), String> {
+        self.made += 1;
+        if self.made > MAX_VALUES {
+            return Err(format!("more than {MAX_VALUES} values, far more than CIFAR-10's"));
+        }
+        Ok(())
+    }
+
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
         let end = self.at.checked_add(n).filter(|&end| end <= self.input.len());
         let end = end.ok_or_else(|| format!("it ends early, at byte {}", self.input.len()))?;
@@ -181,7 +202,7 @@ impl Machine<'_> {
         Ok(self.stack.split_off(mark))
     }
 
-    /// A new container holding `children`, which are sealed.
+    /// The depth of a container holding `children`, which are sealed: put into it.
     fn depth_of(children: &[Value]) -> Result<usize, String> {
         let depth = 1 + children.iter().map(Value::depth).max().unwrap_or(0);
         if depth > MAX_DEPTH {
@@ -229,6 +250,10 @@ impl Machine<'_> {
     fn run(mut self) -> Result<Value, String> {
         loop {
             let op = self.take(1)?[0];
+            // Every opcode but these makes a value, a mark or a memo entry.
+            if !matches!(op, 0x80 | 0x95 | b'.' | b'0' | b'1' | b'a' | b'e' | b's' | b'u' | b'b') {
+                self.make()?;
+            }
             match op {
                 0x80 => {
                     let protocol = self.take(1)?[0];
@@ -452,15 +477,24 @@ pub fn text(value: &Value) -> Option<String> {
 /// The longest name [`text`] reads.
 pub const MAX_TEXT: usize = 4096;
 
-/// A dict's entry by its key's text.
+/// A dict's entry by its key, an ASCII name, however the pickle spelled it (compared in place:
+/// a dict of many long keys costs no copies).
 pub fn field(dict: &Value, key: &str) -> Option<Value> {
     let Value::Dict(dict) = dict else {
         return None;
     };
-    dict.items()
-        .iter()
-        .find(|(k, _)| text(k).is_some_and(|k| k == key))
-        .map(|(_, v)| v.clone())
+    let is_key = |k: &Value| match k {
+        Value::Str(s) => &**s == key,
+        Value::Bytes(b) => &**b == key.as_bytes(),
+        Value::Call(call) => match (&call.items().callable, &call.items().args) {
+            (Value::Global(m, n), Value::Tuple(args)) if (&**m, &**n) == ("_codecs", "encode") => {
+                matches!(args.items().first(), Some(Value::Str(s)) if &**s == key)
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    dict.items().iter().find(|(k, _)| is_key(k)).map(|(_, v)| v.clone())
 }
 
 #[cfg(test)]
@@ -483,6 +517,13 @@ mod tests {
             panic!("labels is a list")
         };
         assert_eq!(labels.items().len(), 20_000);
+    }
+
+    #[test]
+    fn a_file_of_a_million_one_byte_values_is_refused() {
+        let mut many = b"\x80\x02".to_vec();
+        many.extend(b"N".repeat(MAX_VALUES + 1));
+        assert!(read(&many).unwrap_err().contains("more than"));
     }
 
     #[test]

@@ -37,12 +37,12 @@ fn start() {
 #[derive(Serialize)]
 struct KernelChoice {
     kernel: &'static str,
-    /// Every kernel of this build, fastest first, when they were timed.
+    /// Every kernel of this build, the chosen one first, when they were timed.
     measured: Option<Vec<Timing>>,
 }
 
-/// Chooses the CPU matmul kernel: `name` if this build has it (one timed fastest on an earlier
-/// visit), else the fastest of this build's kernels, timed here in about a tenth of a second.
+/// Chooses the CPU matmul kernel: `name` if this build has it (one chosen on an earlier visit),
+/// else by timing this build's kernels here in about a tenth of a second (`select::measure`).
 /// Called before a model loads: weights are laid out for the kernel in use when they load.
 #[wasm_bindgen(js_name = chooseCpuKernel)]
 pub fn choose_cpu_kernel(name: Option<String>) -> Result<JsValue, Failure> {

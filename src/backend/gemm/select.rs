@@ -28,7 +28,8 @@ const ROUNDS: usize = 12;
 /// noise put it ahead).
 const MARGIN: f64 = 0.03;
 
-/// Times every kernel on one thread and chooses; `now` is a clock in milliseconds (the
+/// Times every kernel on one thread and chooses, returning the timings, the chosen kernel's
+/// first; `now` is a clock in milliseconds (the
 /// browser's `performance.now()`). The page starts while its other threads are busy (the
 /// download, the browser compiling the module), which slows whole rounds at a time: so within
 /// each round every kernel's time is taken relative to that round's fastest, and kernels are
@@ -82,8 +83,10 @@ pub fn measure(now: impl Fn() -> f64) -> Vec<Timing> {
         .collect();
     let chosen = pick(&ranked.iter().map(|(median, _)| *median).collect::<Vec<_>>());
     choose(KERNELS[chosen].name);
+    // The chosen one first, then the rest from the fastest.
+    let first = ranked.remove(chosen);
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    ranked.into_iter().map(|(_, t)| t).collect()
+    std::iter::once(first).chain(ranked).map(|(_, t)| t).collect()
 }
 
 /// The kernel to use, given each one's median relative time (in [`KERNELS`] order): the fastest,
