@@ -37,11 +37,13 @@ impl BackendKind {
     }
 
     /// How many images to run through the backbone at once when extracting features: bigger
-    /// batches keep a GPU busy; on the CPU, small ones keep progress and cancel prompt.
+    /// batches keep a GPU busy; on the CPU in a browser, small ones keep progress and cancel
+    /// prompt; natively (the CLI, which has no cancel) the CPU gets big ones too.
     pub fn feature_chunk(self) -> usize {
         match self {
             BackendKind::Wgpu => 16,
-            BackendKind::Flex | BackendKind::Ndarray => 4,
+            BackendKind::Flex | BackendKind::Ndarray if cfg!(target_family = "wasm") => 4,
+            BackendKind::Flex | BackendKind::Ndarray => 32,
         }
     }
 
