@@ -429,28 +429,31 @@ impl Machine<'_> {
     }
 }
 
-/// Bytes however the pickle wrote them: Python 2's str, Python 3's bytes, or Python 3's
-/// protocol-2 spelling of bytes, `_codecs.encode(text, "latin1")`.
+/// The text and the encoding of `_codecs.encode(text, encoding)`: Python 3's protocol-2
+/// spelling of bytes.
+fn encoded(value: &Value) -> Option<(Rc<str>, Rc<str>)> {
+    let Value::Call(call) = value else {
+        return None;
+    };
+    let call = call.items();
+    let (Value::Global(module, name), Value::Tuple(args)) = (&call.callable, &call.args) else {
+        return None;
+    };
+    match (&**module, &**name, args.items().as_slice()) {
+        ("_codecs", "encode", [Value::Str(text), Value::Str(encoding)]) => Some((text.clone(), encoding.clone())),
+        _ => None,
+    }
+}
+
+/// Bytes however the pickle wrote them: Python 2's str, Python 3's bytes, or
+/// `_codecs.encode(text, "latin1")`.
 pub fn bytes(value: &Value) -> Option<Rc<[u8]>> {
     match value {
         Value::Bytes(b) => Some(b.clone()),
-        Value::Call(call) => {
-            let call = call.items();
-            let Value::Global(module, name) = &call.callable else {
-                return None;
-            };
-            let Value::Tuple(args) = &call.args else {
-                return None;
-            };
-            let args = args.items();
-            match (&**module, &**name, args.as_slice()) {
-                ("_codecs", "encode", [Value::Str(text), Value::Str(encoding)]) if &**encoding == "latin1" => {
-                    text.chars().map(|c| u8::try_from(c).ok()).collect()
-                }
-                _ => None,
-            }
-        }
-        _ => None,
+        other => match encoded(other)? {
+            (text, encoding) if &*encoding == "latin1" => text.chars().map(|c| u8::try_from(c).ok()).collect(),
+            _ => None,
+        },
     }
 }
 
@@ -460,12 +463,8 @@ pub fn text(value: &Value) -> Option<String> {
     let short = match value {
         Value::Str(s) => s.len() <= MAX_TEXT,
         Value::Bytes(b) => b.len() <= MAX_TEXT,
-        Value::Call(call) => match &call.items().args {
-            // Latin-1 in UTF-8 takes at most two bytes a character.
-            Value::Tuple(args) => matches!(args.items().first(), Some(Value::Str(s)) if s.len() <= 2 * MAX_TEXT),
-            _ => false,
-        },
-        _ => false,
+        // Latin-1 in UTF-8 takes at most two bytes a character.
+        other => encoded(other).is_some_and(|(s, _)| s.len() <= 2 * MAX_TEXT),
     };
     match value {
         _ if !short => None,
@@ -486,13 +485,7 @@ pub fn field(dict: &Value, key: &str) -> Option<Value> {
     let is_key = |k: &Value| match k {
         Value::Str(s) => &**s == key,
         Value::Bytes(b) => &**b == key.as_bytes(),
-        Value::Call(call) => match (&call.items().callable, &call.items().args) {
-            (Value::Global(m, n), Value::Tuple(args)) if (&**m, &**n) == ("_codecs", "encode") => {
-                matches!(args.items().first(), Some(Value::Str(s)) if &**s == key)
-            }
-            _ => false,
-        },
-        _ => false,
+        other => encoded(other).is_some_and(|(s, _)| &*s == key),
     };
     dict.items().iter().find(|(k, _)| is_key(k)).map(|(_, v)| v.clone())
 }
