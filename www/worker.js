@@ -17,6 +17,7 @@ const ready = (async () => {
   // Before any model loads: the weights are laid out for the kernel.
   post('kernel', module.chooseCpuKernel(params.get('kernel')));
   vit = module;
+  data = new module.CifarData();
 })();
 let queue = Promise.resolve();
 let cancelled = false;
@@ -152,7 +153,6 @@ self.onmessage = ({ data: message }) => {
   queue = queue.then(async () => {
     try {
       await ready;
-      data ??= new vit.CifarData();
     } catch (e) {
       // This build cannot run here (an old browser, a missing file): the page tries another.
       self.postMessage({ id, ok: false, error: `the ${build} build did not start: ${e?.message ?? e}`, code: Code.startFailed });
