@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the fixtures into fuzz/corpus/ in the fuzz targets' input forms."""
+"""Writes the fixtures into fuzz/corpus/ in the fuzz targets' input forms, beside the committed
+minimized corpora (fuzz/corpora/TARGET.tar.gz: `cargo fuzz cmin`'s output, files up to 64 KB; the
+larger ones are these fixtures, written again here)."""
 import struct
+import tarfile
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
@@ -29,3 +32,6 @@ for name, which in [("hostile/small_batch.bin", 1), ("hostile/protocol5_batch", 
                     ("hostile/int8_pickle", 0), ("hostile/dup_bomb.tar.gz", 2), ("hostile/batches.meta", 3),
                     ("batches.meta.txt", 4), ("malformed/bad_label_pickle", 0), ("malformed/partial_record.bin", 1)]:
     (cifar / name.replace("/", "_")).write_bytes(bytes([which]) + (fixtures / "cifar" / name).read_bytes())
+for corpus in (here / "corpora").glob("*.tar.gz"):
+    with tarfile.open(corpus) as tar:
+        tar.extractall(here / "corpus", filter="data")

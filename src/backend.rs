@@ -16,4 +16,6 @@ mod readback;
 pub use device::BackendKind;
 #[cfg(target_family = "wasm")]
 pub use device::run_constructors;
+#[cfg(feature = "wgpu")]
+pub use device::{Gpu, gpu};
 pub use readback::{rows, scalar};

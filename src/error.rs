@@ -41,6 +41,15 @@ pub enum LoadError {
         value: String,
         reason: String,
     },
+    #[error(
+        "{file}: the number of attention heads is not given, and the weights (hidden size {hidden}, {layers} layers, MLP width {mlp}) are no standard ViT size that would settle it: add `num_attention_heads` (Hugging Face) or `model_args.num_heads` (timm) to {file}"
+    )]
+    UnknownHeads {
+        file: String,
+        hidden: usize,
+        layers: usize,
+        mlp: usize,
+    },
     #[error("{file}: `{field}` is {config} but the weights have {weights}")]
     ConfigContradicts {
         file: String,
@@ -58,14 +67,12 @@ pub enum ImageError {
     #[error("{file}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): {reason}")]
     Decode { file: String, reason: String },
     #[error(
-        "{file}: {width}x{height} pixels is out of range (at most {limit} pixels a side, a side at most 64 times the other)"
+        "{file}: {width}x{height} pixels is out of range (at most {} pixels a side and {} megapixels, a side at most {} times the other)",
+        crate::data::image::MAX_SIDE,
+        crate::data::image::MAX_PIXELS / 1_000_000,
+        crate::data::image::MAX_ASPECT
     )]
-    TooLarge {
-        file: String,
-        width: u32,
-        height: u32,
-        limit: u32,
-    },
+    TooLarge { file: String, width: u32, height: u32 },
 }
 
 /// Errors a caller of the library can meet.
@@ -97,7 +104,7 @@ impl VitError {
     pub fn code(&self) -> &'static str {
         match self {
             VitError::Load(LoadError::BadJson { .. } | LoadError::BadConfigValue { .. }) => "bad-config",
-            VitError::Load(LoadError::ConfigContradicts { .. }) => "bad-config",
+            VitError::Load(LoadError::ConfigContradicts { .. } | LoadError::UnknownHeads { .. }) => "bad-config",
             VitError::Load(_) => "bad-weights",
             VitError::Image(_) => "bad-image",
             VitError::Data(_) => "bad-cifar",

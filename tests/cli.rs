@@ -3,14 +3,50 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 fn vit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vit"))
+    run(args).0
+}
+
+/// Runs `vit` and returns its output and its peak resident memory in bytes: `wait4` reports the
+/// peak of this one child, where `getrusage` would give the largest of all the tests' children.
+#[allow(clippy::zombie_processes, reason = "reaped by `wait4`, not `Child::wait`")]
+fn run(args: &[&str]) -> (Output, u64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vit"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: the pid is this process's unreaped child; both pointers are to live locals.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(
+        pid,
+        child.id() as libc::pid_t,
+        "wait4: {}",
+        std::io::Error::last_os_error()
+    );
+    let output = Output {
+        status: ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    // Linux reports kilobytes.
+    (output, usage.ru_maxrss as u64 * 1024)
 }
 
 const HF: &str = "tests/fixtures/tiny_hf";
@@ -48,6 +84,32 @@ fn json_output_has_the_reference_top_k_and_logits() {
         assert_eq!(top[0]["label"], common::LABELS[best]);
         let p: Vec<f64> = top.iter().map(|t| t["probability"].as_f64().unwrap()).collect();
         assert!(p.windows(2).all(|w| w[0] >= w[1]) && p[0] < 1.0);
+    }
+}
+
+#[test]
+fn auto_says_what_it_chose_and_never_an_emulated_gpu() {
+    // Machines of this project's kind have Mesa's llvmpipe (OpenGL; lavapipe with Vulkan
+    // drivers): wgpu offers it as a GPU, and it is far slower than the CPU backend.
+    let out = vit(&["classify", "--model", HF, "tests/fixtures/images/gradient.png"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let on = |backend: &str| stdout.contains(&format!(" ms on {backend})"));
+    if stderr.contains("is emulated on the CPU") {
+        assert!(
+            on("flex") && stderr.contains("--device wgpu would use it"),
+            "{stdout}{stderr}"
+        );
+    } else if on("wgpu") {
+        assert!(stderr.starts_with("note: using the GPU "), "{stderr}");
+    } else {
+        assert!(
+            on("flex") && stderr.contains("using the flex CPU backend"),
+            "{stdout}{stderr}"
+        );
     }
 }
 
@@ -192,6 +254,39 @@ fn finetune_writes_a_head_that_classify_uses() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad_label.bin: record 1 has label 12"));
+
+    // Files built to exhaust memory (archives inflating to gigabytes, pickle memo bombs) or the
+    // stack: each stops the run with its name, in bounded memory. Without the bounds each took
+    // gigabytes; with them, the 256 MB archive cap is the largest allocation.
+    for (name, message) in [
+        ("too_big.tar.gz", "larger than 256 MB uncompressed"),
+        ("long_name.tar.gz", "larger than 256 MB uncompressed"),
+        ("quadratic_pickle", "not a CIFAR-10 Python batch"),
+        ("dup_bomb.tar.gz", "not a CIFAR-10 Python batch"),
+        ("deep_pickle", "it nests deeper than 32 levels"),
+    ] {
+        let path = format!("tests/fixtures/cifar/hostile/{name}");
+        let (out, peak) = run(&[
+            "finetune",
+            "--model",
+            HF,
+            "--train",
+            &path,
+            "--test",
+            "tests/fixtures/cifar/test_batch.bin",
+            "--out",
+            head.to_str().unwrap(),
+            "--device",
+            "flex",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {path}")) && stderr.contains(message),
+            "{stderr}"
+        );
+        assert!(peak < 400 << 20, "{name}: peak memory {} MB", peak >> 20);
+    }
 
     // Options that cannot train, and a head that cannot be written, stop the run before any
     // image is read.

@@ -85,7 +85,8 @@ fn timm_config_is_read() {
 
 #[test]
 fn without_config_the_shape_comes_from_the_tensors_and_the_defaults_from_the_layout() {
-    let c = load(HF_WEIGHTS, None, None).unwrap();
+    // The head count alone must be given: these shapes are no published ViT size.
+    let c = load(HF_WEIGHTS, Some(br#"{"num_attention_heads": 3}"#), None).unwrap();
     assert_eq!(
         (
             c.vit.image_size,
@@ -96,15 +97,48 @@ fn without_config_the_shape_comes_from_the_tensors_and_the_defaults_from_the_lay
         ),
         (48, 8, 48, 2, 96)
     );
-    // Heads default to a head dimension of 64, at least one.
-    assert_eq!(c.vit.num_heads, 1);
+    assert_eq!(c.vit.num_heads, 3);
     assert_eq!(c.vit.layer_norm_eps, 1e-12);
     assert_eq!(c.labels, (0..7).map(|i| format!("LABEL_{i}")).collect::<Vec<_>>());
     assert_eq!(c.preprocess.mean, [0.5; 3]);
-    let t = load(TIMM_WEIGHTS, None, None).unwrap();
+    let t = load(TIMM_WEIGHTS, Some(br#"{"model_args": {"num_heads": 3}}"#), None).unwrap();
     assert_eq!(t.vit.layer_norm_eps, 1e-6);
     assert_eq!(IMAGENET_LABELS.len(), 1000);
     assert_eq!(IMAGENET_LABELS[0], "tench, Tinca tinca");
+}
+
+#[test]
+fn a_head_count_nothing_settles_is_refused_not_guessed() {
+    // No config, a config without the key, and timm arguments under a key timm does not use
+    // beside a name that is not one of its ViT sizes.
+    for config in [
+        None,
+        Some(&br#"{"hidden_size": 48}"#[..]),
+        Some(br#"{"architecture": "deit_tiny_test", "kwargs": {"num_heads": 3}}"#),
+    ] {
+        for weights in [HF_WEIGHTS, TIMM_WEIGHTS] {
+            let e = load(weights, config, None).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    LoadError::UnknownHeads {
+                        hidden: 48,
+                        layers: 2,
+                        mlp: 96,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            let message = e.to_string();
+            assert!(
+                message.starts_with("config.json: ")
+                    && message.contains("`num_attention_heads`")
+                    && message.contains("`model_args.num_heads`"),
+                "{message}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -291,7 +325,12 @@ fn preprocessing_and_norm_values_that_cannot_work_are_refused() {
             "{e}"
         );
     }
-    let e = load(HF_WEIGHTS, Some(br#"{"layer_norm_eps": 1e300}"#), None).unwrap_err();
+    let e = load(
+        HF_WEIGHTS,
+        Some(br#"{"num_attention_heads": 3, "layer_norm_eps": 1e300}"#),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "config.json: `layer_norm_eps` is 1e300, which is not usable (must be a positive number no larger than 0.01)"
@@ -366,33 +405,48 @@ fn configs_that_contradict_the_weights_or_are_broken_are_refused() {
     let e = load(HF_WEIGHTS, Some(br#"{"hidden_act": "relu"}"#), None).unwrap_err();
     assert!(e.to_string().contains("hidden_act"), "{e}");
 
-    let e = load(HF_WEIGHTS, Some(br#"{"id2label": {"0": "a", "1": "b"}}"#), None).unwrap_err();
+    let e = load(
+        HF_WEIGHTS,
+        Some(br#"{"num_attention_heads": 3, "id2label": {"0": "a", "1": "b"}}"#),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "config.json: `id2label` is 2 labels but the weights have 7 classes"
     );
 
-    let e = load(HF_WEIGHTS, None, Some(br#"{"size": {"height": 224, "width": 224}}"#)).unwrap_err();
+    let e = load(
+        HF_WEIGHTS,
+        Some(HF_CONFIG),
+        Some(br#"{"size": {"height": 224, "width": 224}}"#),
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "preprocessor_config.json: `size` is 224 but the weights have 48"
     );
 
-    let e = load(HF_WEIGHTS, None, Some(br#"{"image_std": [0.5, 0, 0.5]}"#)).unwrap_err();
+    let e = load(HF_WEIGHTS, Some(HF_CONFIG), Some(br#"{"image_std": [0.5, 0, 0.5]}"#)).unwrap_err();
     assert!(e.to_string().contains("image_std"), "{e}");
 
     let e = load(
         HF_WEIGHTS,
-        Some(br#"{"id2label": {"0": "a", "00": "b", "1": "c", "2": "d", "3": "e", "4": "f", "5": "g"}}"#),
+        Some(br#"{"num_attention_heads": 3, "id2label": {"0": "a", "00": "b", "1": "c", "2": "d", "3": "e", "4": "f", "5": "g"}}"#),
         None,
     )
     .unwrap_err();
     assert!(e.to_string().contains("distinct class indices"), "{e}");
 
-    let e = load(HF_WEIGHTS, None, Some(br#"{"size": {"shortest_edge": 48}}"#)).unwrap_err();
+    let e = load(HF_WEIGHTS, Some(HF_CONFIG), Some(br#"{"size": {"shortest_edge": 48}}"#)).unwrap_err();
     assert!(e.to_string().contains("shortest edge"), "{e}");
 
-    let e = load(TIMM_WEIGHTS, Some(br#"{"pretrained_cfg": {"crop_pct": 1e-30}}"#), None).unwrap_err();
+    let e = load(
+        TIMM_WEIGHTS,
+        Some(br#"{"model_args": {"num_heads": 3}, "pretrained_cfg": {"crop_pct": 1e-30}}"#),
+        None,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("crop_pct"), "{e}");
 }
 

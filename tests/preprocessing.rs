@@ -84,9 +84,9 @@ fn bad_images_get_errors_that_name_the_file() {
         "cut.jpg: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): the file is truncated (its image data ends before the end-of-image marker)"
     );
 
-    // Valid BMP headers claiming 20000 x 20000 pixels, or a 4000 x 20 strip: refused before any
-    // allocation.
-    for (width, height) in [(20_000u32, 20_000u32), (4_000, 20)] {
+    // Valid BMP headers claiming 20000 x 20000 pixels, 16000 x 12000 (within the side limit, over
+    // Pillow's pixel limit), or a 4000 x 20 strip: refused before any allocation.
+    for (width, height) in [(20_000u32, 20_000u32), (16_000, 12_000), (4_000, 20)] {
         let mut bmp = IMAGES[1].1.to_vec();
         bmp[18..22].copy_from_slice(&width.to_le_bytes());
         bmp[22..26].copy_from_slice(&height.to_le_bytes());
@@ -94,6 +94,12 @@ fn bad_images_get_errors_that_name_the_file() {
         assert!(
             matches!(e, ImageError::TooLarge { width: w, height: h, .. } if (w, h) == (width, height)),
             "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "big.bmp: {width}x{height} pixels is out of range (at most 16384 pixels a side and 178 megapixels, a side at most 64 times the other)"
+            )
         );
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, everything building and testing needs: the wasm target, wasm-pack,
-# the wasm-bindgen CLI at the lockfile's version, Chromium + chromedriver, and the Node packages.
+# the wasm-bindgen CLI at the lockfile's version, Chromium + chromedriver, Firefox ESR, and the
+# Node packages.
 # Idempotent and non-interactive; sourced by tests/run.sh and www/serve.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,9 +24,13 @@ wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exi
 wasm-bindgen --version 2>/dev/null | grep -q " $wb$" || cargo install wasm-bindgen-cli --version "$wb"
 
 if [ "$need_browser" = 1 ]; then
-  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+  # Chromium for most page tests; Firefox ESR for tests/e2e/firefox.test.mjs. One update for both.
+  missing=()
+  command -v chromedriver >/dev/null && command -v chromium >/dev/null || missing+=(chromium chromium-driver)
+  [ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)
+  if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}"
   fi
   # Every devDependency (the test driver, and the benchmarks' peers) installed, else a clean install.
   node -e 'for (const d in require("./package.json").devDependencies) require("fs").accessSync(`node_modules/${d}/package.json`)' 2>/dev/null \

@@ -193,11 +193,19 @@ async function replaceWorker(backendName) {
   await finetune.workerRestarted();
 }
 
-/// A dead worker (a trap, a lost GPU) is replaced by a fresh one on the CPU, and the model reloaded.
-async function recover(reason) {
+/// A dead worker (a trap, a lost GPU) is replaced by a fresh one on the CPU, and the model
+/// reloaded: once, though every call it had pending fails and asks for it.
+let recovering = null;
+function recover(reason) {
   pageError(`${reason}. Switched to the CPU backend.`);
-  await replaceWorker('flex');
-  $('backend').value = 'flex';
+  recovering ??= replaceWorker('flex')
+    .then(() => {
+      $('backend').value = 'flex';
+    })
+    .finally(() => {
+      recovering = null;
+    });
+  return recovering;
 }
 
 // ---- model loading -----------------------------------------------------------------------------
@@ -238,8 +246,10 @@ async function sendWeights(weights) {
     if (partsBytes) await flush();
     await inFlight;
   } catch (e) {
-    // A file the worker has refused is not read to its end.
+    // A file the worker has refused is not read to its end, and what it holds of the file is
+    // freed (a download cut midway would otherwise stay in its memory until the next one).
     reader.cancel().catch(() => {});
+    call('dropWeights').catch(() => {});
     throw e;
   }
   progress(null);

@@ -8,7 +8,8 @@
  * src/wasm/data.rs), `args` passed as they are.
  *
  * Worker ops: `setBackend(name)` → the backend's name; `beginWeights(name)`,
- * `pushWeights(chunk)`, `loadModel(config?, preprocessor?)` → the model's info;
+ * `pushWeights(chunk)`, `loadModel(config?, preprocessor?)` → the model's info, or
+ * `dropWeights()` when the stream fails midway (its partial bytes are freed);
  * `prepareFeatures(sets)` → rows per set, or null when cancelled; `trainHead(options)` → the
  * result with the misclassified test images; `forgetFeatures()`.
  * @typedef {{ id: number, op: string, args: unknown[] }} Request

@@ -91,6 +91,10 @@ const ops = {
       throw e;
     }
   },
+  dropWeights() {
+    upload?.free();
+    upload = null;
+  },
   loadModel(config, preprocessor) {
     const weights = upload;
     upload = null;

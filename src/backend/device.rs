@@ -63,8 +63,7 @@ impl BackendKind {
         }
     }
 
-    /// The backend's device. The GPU is initialised asynchronously, as the browser requires,
-    /// and only once: Burn registers one wgpu runtime per process, so later calls share it.
+    /// The backend's device (for wgpu, the one [`gpu`] chose, emulated or not).
     pub async fn device(self) -> Result<Device, VitError> {
         #[cfg(target_family = "wasm")]
         run_constructors();
@@ -77,26 +76,49 @@ impl BackendKind {
                 return Err(self.failed("this build has no WebGPU (it is the threaded CPU build)".into()));
             }
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => {
-                use burn::tensor::wgpu::WgpuBackend;
-                static WGPU: std::sync::Mutex<Option<Device>> = std::sync::Mutex::new(None);
-                if let Some(device) = WGPU.lock().unwrap().clone() {
-                    return Ok(device);
-                }
-                let api = if cfg!(target_family = "wasm") {
-                    WgpuBackend::WebGpu
-                } else {
-                    WgpuBackend::Auto
-                };
-                let device = Device::wgpu_options()
-                    .graphics_api(api)
-                    .init_async()
-                    .await
-                    .map_err(|e| self.failed(e.to_string()))?;
-                WGPU.lock().unwrap().get_or_insert(device).clone()
-            }
+            BackendKind::Wgpu => gpu().await?.device,
         })
     }
+}
+
+/// The GPU wgpu chose: its device and adapter.
+#[cfg(feature = "wgpu")]
+#[derive(Clone)]
+pub struct Gpu {
+    pub device: Device,
+    /// The adapter's name, as its driver reports it.
+    pub adapter: String,
+    /// The adapter is the CPU emulating a GPU (llvmpipe, lavapipe, SwiftShader, WARP): slower than
+    /// the CPU backends, so never chosen on its own.
+    pub emulated: bool,
+}
+
+/// Initialises wgpu once: Burn registers one wgpu runtime per process, so later calls share it.
+/// The GPU is initialised asynchronously, as the browser requires.
+#[cfg(feature = "wgpu")]
+pub async fn gpu() -> Result<Gpu, VitError> {
+    use burn::tensor::wgpu::{WgpuBackend, wgpu::DeviceType};
+    static WGPU: std::sync::Mutex<Option<Gpu>> = std::sync::Mutex::new(None);
+    if let Some(gpu) = WGPU.lock().unwrap().clone() {
+        return Ok(gpu);
+    }
+    let api = if cfg!(target_family = "wasm") {
+        WgpuBackend::WebGpu
+    } else {
+        WgpuBackend::Auto
+    };
+    let (device, setup) = Device::wgpu_options()
+        .graphics_api(api)
+        .init_with_setup_async()
+        .await
+        .map_err(|e| BackendKind::Wgpu.failed(e.to_string()))?;
+    let info = setup.adapter.get_info();
+    let gpu = Gpu {
+        device,
+        emulated: info.device_type == DeviceType::Cpu,
+        adapter: info.name,
+    };
+    Ok(WGPU.lock().unwrap().get_or_insert(gpu).clone())
 }
 
 /// Runs, once, the constructors the linker gathers in `__wasm_call_ctors`: Burn's dependencies

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vit_wasm::backend::BackendKind;
+use vit_wasm::backend::{self, BackendKind};
 use vit_wasm::classifier::{Classifier, Prediction};
 use vit_wasm::data::cifar::{Images, read_file};
 use vit_wasm::data::splits::OtherSplit;
@@ -109,8 +109,19 @@ enum DeviceArg {
 /// The device for the request; `auto` falls back to the CPU with a note on stderr.
 fn device(arg: DeviceArg) -> Result<(BackendKind, burn::prelude::Device)> {
     let kind = match arg {
-        DeviceArg::Auto => match pollster::block_on(BackendKind::Wgpu.device()) {
-            Ok(device) => return Ok((BackendKind::Wgpu, device)),
+        DeviceArg::Auto => match pollster::block_on(backend::gpu()) {
+            Ok(gpu) if !gpu.emulated => {
+                eprintln!("note: using the GPU {} (wgpu)", gpu.adapter);
+                return Ok((BackendKind::Wgpu, gpu.device));
+            }
+            Ok(gpu) => {
+                eprintln!(
+                    "note: the GPU wgpu found, {}, is emulated on the CPU and slower than the {} CPU backend, which is used instead (--device wgpu would use it)",
+                    gpu.adapter,
+                    BackendKind::DEFAULT_CPU
+                );
+                BackendKind::DEFAULT_CPU
+            }
             Err(e) => {
                 eprintln!("note: {e}; using the {} CPU backend", BackendKind::DEFAULT_CPU);
                 BackendKind::DEFAULT_CPU

@@ -12,6 +12,9 @@ use crate::error::ImageError;
 pub const MAX_SIDE: u32 = 16_384;
 /// Longer sides more than this many times the shorter one are refused too.
 pub const MAX_ASPECT: u32 = 64;
+/// More pixels than this are refused as a decompression bomb: Pillow, the reference, refuses
+/// beyond twice its `MAX_IMAGE_PIXELS`, so nothing it classifies is refused here.
+pub const MAX_PIXELS: u64 = 2 * 89_478_485;
 
 /// An RGB image, 8 bits a channel, row-major.
 pub struct RgbImage {
@@ -37,12 +40,12 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
     let (width, height) = reader().into_dimensions().map_err(decode_err)?;
     // Beyond MAX_ASPECT the centre crop would come from an enormous resize; such strips are not photos.
     let (long, short) = (width.max(height), width.min(height));
-    if width > MAX_SIDE || height > MAX_SIDE || short == 0 || long / short > MAX_ASPECT {
+    let pixels = u64::from(width) * u64::from(height);
+    if width > MAX_SIDE || height > MAX_SIDE || pixels > MAX_PIXELS || short == 0 || long / short > MAX_ASPECT {
         return Err(ImageError::TooLarge {
             file: file.into(),
             width,
             height,
-            limit: MAX_SIDE,
         });
     }
     if reader().format() == Some(ImageFormat::Jpeg) && !jpeg_complete(bytes) {

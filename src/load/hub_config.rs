@@ -171,6 +171,20 @@ fn timm_heads(architecture: &str) -> Option<usize> {
     })
 }
 
+/// Head count of the published ViT sizes (the paper's Base, Large, Huge; DeiT's and AugReg's
+/// Tiny, Small, Medium), known by width, depth and MLP width together. Only these are guessed:
+/// the weights cannot tell the head count, and a wrong one gives a different answer, not an error.
+fn standard_heads(shapes: &WeightShapes) -> Option<usize> {
+    Some(match (shapes.hidden_size, shapes.num_layers, shapes.mlp_size) {
+        (192, 12, 768) => 3,
+        (384, 12, 1536) => 6,
+        (512, 12, 2048) => 8,
+        (768, 12, 3072) => 12,
+        (1024, 24, 4096) | (1280, 32, 5120) => 16,
+        _ => return None,
+    })
+}
+
 /// Normalisation values: three, finite, means within [-10, 10] and standard deviations within
 /// [0.001, 1000] (pixels are rescaled to [0, 1] first; beyond these the input is noise or
 /// overflows to NaN).
@@ -266,8 +280,13 @@ pub fn resolve_config(
         .num_attention_heads
         .or(args.and_then(|a| a.num_heads))
         .or(json.architecture.as_deref().and_then(timm_heads))
-        // ViTs keep a head dimension of 64 at every size.
-        .unwrap_or((shapes.hidden_size / 64).max(1));
+        .or_else(|| standard_heads(shapes))
+        .ok_or_else(|| LoadError::UnknownHeads {
+            file: cfg_name.into(),
+            hidden: shapes.hidden_size,
+            layers: shapes.num_layers,
+            mlp: shapes.mlp_size,
+        })?;
     if num_heads == 0 || !shapes.hidden_size.is_multiple_of(num_heads) {
         return Err(bad_value(
             cfg_name,
@@ -435,7 +454,7 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
 
 #[cfg(test)]
 mod tests {
-    use super::timm_heads;
+    use super::{WeightShapes, standard_heads, timm_heads};
 
     #[test]
     fn timm_s_named_sizes_give_their_head_counts() {
@@ -445,5 +464,26 @@ mod tests {
         assert_eq!(timm_heads("vit_large_patch16_224"), Some(16));
         assert_eq!(timm_heads("vit_so400m_patch14_siglip"), None);
         assert_eq!(timm_heads("deit_base_patch16_224"), None);
+    }
+
+    #[test]
+    fn only_published_vit_sizes_give_a_head_count_without_a_config() {
+        let shapes = |hidden_size, num_layers, mlp_size| WeightShapes {
+            image_size: 224,
+            patch_size: 16,
+            num_channels: 3,
+            hidden_size,
+            num_layers,
+            mlp_size,
+            num_labels: 1000,
+        };
+        assert_eq!(standard_heads(&shapes(768, 12, 3072)), Some(12));
+        assert_eq!(standard_heads(&shapes(192, 12, 768)), Some(3));
+        // ViT-H's head dimension is 80, not 64.
+        assert_eq!(standard_heads(&shapes(1280, 32, 5120)), Some(16));
+        // ViT-B's width at another depth or MLP width is not ViT-B.
+        assert_eq!(standard_heads(&shapes(768, 6, 3072)), None);
+        assert_eq!(standard_heads(&shapes(768, 12, 2048)), None);
+        assert_eq!(standard_heads(&shapes(48, 2, 96)), None);
     }
 }

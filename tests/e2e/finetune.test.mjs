@@ -170,3 +170,33 @@ test('bad CIFAR-10 files and bad heads get errors that name them; the rest loads
     await context.close();
   }
 });
+
+test('a worker that dies with several calls pending is replaced once, and the page goes on', async () => {
+  const context = await env.browser.newContext();
+  const { page, logs } = await openWithModel(context, 'flex');
+  try {
+    await upload(page);
+    const modelWorker = (w) => /\/worker\.js\?build=/.test(w.url());
+    const started = [];
+    page.on('worker', (w) => modelWorker(w) && started.push(w.url()));
+    // Feature extraction and a classification both waiting on the worker when it dies.
+    await page.getByTestId('finetune-samples').fill('400');
+    await page.getByTestId('finetune-test-samples').fill('200');
+    await page.getByTestId('finetune-start').click();
+    await page.getByTestId('finetune-progress').locator('visible=true').waitFor();
+    await page.getByTestId('image-input').setInputFiles(image('grey.png'));
+    // An exception nothing catches: the worker's error event, as a trap outside a call gives.
+    await page.workers().find(modelWorker).evaluate(() => queueMicrotask(() => { throw new Error('the worker died (test)'); }));
+    await page.locator('#page-error').filter({ hasText: /Switched to the CPU backend\.$/ }).waitFor();
+    await waitStatus(page, /^ready$/);
+    assert.match(await page.getByTestId('finetune-error').textContent(), /the worker died \(test\)/);
+    assert.deepEqual(started.length, 1, `one new worker, not one per failed call: ${started.join(', ')}`);
+    // The new worker has the model and the data: it classifies and fine-tunes.
+    assert.equal((await classifyGrey(page)).length, 5);
+    assert.ok((await finetune(page, { epochs: 1 })).accuracy >= 0);
+    assert.equal(started.length, 1);
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'finetune-crash.log'), logs.join('\n'));
+    await context.close();
+  }
+});

@@ -1,4 +1,6 @@
-// Shared by the page tests: the README's server, Debian's Chromium, and the reference outputs.
+// Shared by the page tests: the README's server, Debian's Chromium and Firefox ESR, and the
+// reference outputs.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
+import puppeteer from 'puppeteer-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FIXTURES = join(ROOT, 'tests', 'fixtures');
@@ -67,6 +70,12 @@ export async function launch({ webgpu = true } = {}) {
   });
 }
 
+/// Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi (Playwright drives only its
+/// own patched Firefox, which cannot be installed here).
+export async function launchFirefox() {
+  return puppeteer.launch({ browser: 'firefox', executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr', headless: true, protocol: 'webDriverBiDi' });
+}
+
 /// For a test file: `start()` (a server) and Chromium before its tests, both stopped after.
 /// Returns an object that holds { server, browser } once they run.
 export function serverAndBrowser(start = () => startServer()) {
@@ -102,6 +111,25 @@ export function referenceTopK(image, labels, k = 5) {
     .map((e, i) => ({ label: labels[i], probability: e / sum }))
     .sort((a, b) => b.probability - a.probability)
     .slice(0, k);
+}
+
+/// Fixture images every decoder reads to the same pixels, so their outputs must match the reference.
+export const LOSSLESS = ['gradient.png', 'disc_rgba.png', 'grey.png', 'noise.webp', 'checker.bmp'];
+
+/// Asserts the page's top-k for fixture `name` ([{ label, probability }]) has the reference's labels
+/// in its order, each probability within 1e-4; `where` names the run in failures.
+export function assertLikeReference(name, ours, where) {
+  const theirs = referenceTopK(name, TINY_LABELS);
+  assert.deepEqual(ours.map((p) => p.label), theirs.map((p) => p.label), `${name} labels on ${where}`);
+  ours.forEach((p, i) => assert.ok(Math.abs(p.probability - theirs[i].probability) < 1e-4, `${name} ${p.label} on ${where}: ${p.probability} vs ${theirs[i].probability}`));
+}
+
+/// Runs in the page (pass it to Playwright's or Puppeteer's `page.evaluate`): the result card of
+/// `file` as { labels: [{ label, probability }], meta, error }.
+export function readCard(file) {
+  const card = [...document.querySelectorAll('[data-testid=result]')].find((el) => el.dataset.file === file);
+  const labels = [...card.querySelectorAll('[data-testid=label]')].map((el, i) => ({ label: el.textContent, probability: Number(card.querySelectorAll('[data-testid=probability]')[i].dataset.value) }));
+  return { labels, meta: card.querySelector('.meta').textContent, error: card.querySelector('[data-testid=error]')?.textContent ?? null };
 }
 
 /// The page's four wasm builds, and the address that picks each in headless Chromium here

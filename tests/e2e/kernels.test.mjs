@@ -3,7 +3,7 @@
 // must classify like the reference, not only the one this machine picks.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BUILDS, TINY_LABELS, TINY_MODEL, image, openPage, referenceTopK, serverAndBrowser, waitStatus } from './harness.mjs';
+import { BUILDS, TINY_MODEL, assertLikeReference, image, openPage, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser();
 const IMAGES = ['gradient.png', 'disc_rgba.png', 'checker.bmp'];
@@ -19,12 +19,7 @@ async function classify(query) {
     await page.getByTestId('image-input').setInputFiles(IMAGES.map(image));
     await waitStatus(page, /^ready$/);
     for (const name of IMAGES) {
-      const card = page.locator(`[data-testid=result][data-file="${name}"]`);
-      const labels = await card.getByTestId('label').allTextContents();
-      const probabilities = await card.getByTestId('probability').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
-      const want = referenceTopK(name, TINY_LABELS);
-      assert.deepEqual(labels, want.map((p) => p.label), `${name} (${query})`);
-      probabilities.forEach((p, i) => assert.ok(Math.abs(p - want[i].probability) < 1e-4, `${name} ${labels[i]} (${query}): ${p} vs ${want[i].probability}`));
+      assertLikeReference(name, (await page.evaluate(readCard, name)).labels, query);
     }
     const line = page.getByTestId('cpu-kernel');
     assert.equal(await line.isVisible(), true, 'the CPU kernel is shown');

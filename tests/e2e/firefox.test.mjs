@@ -1,0 +1,80 @@
+// The page in a second browser engine: Firefox ESR headless (Gecko, SpiderMonkey's wasm), driven by
+// puppeteer-core over WebDriver BiDi. It has no WebGPU, so this is the CPU path (threaded, with the
+// server's COOP/COEP); page.test.mjs covers the rest in Chromium.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ARTIFACTS, LOSSLESS, TINY_MODEL, assertLikeReference, image, launchFirefox, readCard, startServer } from './harness.mjs';
+
+const env = {};
+before(async () => {
+  env.server = await startServer();
+  env.browser = await launchFirefox();
+});
+after(async () => {
+  await env.browser?.close();
+  env.server?.stop();
+});
+
+const waitStatus = (page, pattern) =>
+  page.waitForFunction((source) => new RegExp(source).test(document.querySelector('[data-testid=status]').textContent), { timeout: 180_000, polling: 100 }, pattern.source);
+
+// Until every card of `names` has its result or its error, and the page is idle again.
+async function classify(page, paths, names) {
+  await (await page.$('[data-testid=image-input]')).uploadFile(...paths);
+  await page.waitForFunction(
+    (names) => names.every((n) => [...document.querySelectorAll('[data-testid=result]')].some((el) => el.dataset.file === n && !el.classList.contains('pending'))),
+    { timeout: 180_000, polling: 100 },
+    names,
+  );
+  await waitStatus(page, /^ready$/);
+}
+
+test('Firefox classifies like the reference, and a bad model leaves the page working', { timeout: 600_000 }, async () => {
+  const page = await env.browser.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const tmp = mkdtempSync(join(tmpdir(), 'vit-firefox-'));
+  try {
+    await page.setViewport({ width: 1200, height: 1000 });
+    await page.goto(env.server.url);
+    await waitStatus(page, /^no model loaded$/);
+    const { isolated, cores, gpu } = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency, gpu: 'gpu' in navigator }));
+    assert.ok(isolated, 'the server is cross-origin isolated, so Firefox must be too');
+    assert.equal(await page.$eval('[data-testid=backend]', (s) => s.value), 'flex');
+
+    await (await page.$('[data-testid=model-input]')).uploadFile(...TINY_MODEL);
+    await waitStatus(page, /^ready$/);
+
+    await classify(page, LOSSLESS.map(image), LOSSLESS);
+    const threads = cores > 1 ? `, ${cores} threads` : '';
+    for (const name of LOSSLESS) {
+      const card = await page.evaluate(readCard, name);
+      assertLikeReference(name, card.labels, 'flex in Firefox');
+      assert.match(card.meta, new RegExp(`ms on flex${threads} \\(${LOSSLESS.length} images in one \\d+ ms pass\\)$`));
+    }
+    await page.click('#show-attention');
+    await page.click('#show-grid');
+    await page.screenshot({ path: join(ARTIFACTS, 'firefox-classify.png'), fullPage: true });
+
+    // A corrupt model: a visible error naming the file; the model loaded before keeps classifying.
+    const bad = join(tmp, 'model.safetensors');
+    writeFileSync(bad, 'definitely not tensors');
+    await (await page.$('[data-testid=model-input]')).uploadFile(bad);
+    await page.waitForSelector('#page-error[data-testid=error]:not([hidden])', { timeout: 60_000 });
+    assert.match(await page.$eval('#page-error', (e) => e.textContent), /^model\.safetensors: not a safetensors file .*The model loaded before is still in use\.$/);
+    await waitStatus(page, /^ready$/);
+    await page.evaluate(() => document.querySelector('#results').replaceChildren());
+    await classify(page, [image('grey.png')], ['grey.png']);
+    assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'flex in Firefox after a bad model');
+    await page.screenshot({ path: join(ARTIFACTS, 'firefox-error.png'), fullPage: true });
+    logs.push(`navigator.gpu: ${gpu}, cores: ${cores}`);
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'firefox.log'), logs.join('\n'));
+    rmSync(tmp, { recursive: true, force: true });
+    await page.close();
+  }
+});
