@@ -66,18 +66,24 @@ test('bad files get visible errors and the page keeps working', async () => {
     await page.getByTestId('model-input').setInputFiles(TINY_MODEL[0]);
     await pageError.filter({ hasText: /^config\.json: the number of attention heads is not given.*`num_attention_heads`.*The model loaded before is still in use\.$/ }).waitFor();
 
-    // A text file and a truncated PNG among images: errors on their own cards only.
+    // A text file, a truncated PNG and a BMP header claiming 16000 x 12000 pixels (over Pillow's
+    // limit) among images: errors on their own cards only.
     const png = readFileSync(image('gradient.png'));
+    const bmp = Buffer.from(readFileSync(image('checker.bmp')));
+    bmp.writeUInt32LE(16000, 18);
+    bmp.writeUInt32LE(12000, 22);
     await page.getByTestId('image-input').setInputFiles([
       { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') },
       { name: 'broken.png', mimeType: 'image/png', buffer: png.subarray(0, 60) },
+      { name: 'huge.bmp', mimeType: 'image/bmp', buffer: bmp },
       { name: 'grey.png', mimeType: 'image/png', buffer: readFileSync(image('grey.png')) },
     ]);
     await waitReady(page);
-    for (const name of ['notes.txt', 'broken.png']) {
+    for (const [name, reason] of [['notes.txt', /not an image/], ['broken.png', /not an image/], ['huge.bmp', /16000x12000 pixels is out of range/]]) {
       const err = page.locator(`[data-testid=result][data-file="${name}"] [data-testid=error]`);
       await err.waitFor({ state: 'visible' });
-      assert.match(await err.textContent(), new RegExp(`^${name.replace('.', '\\.')}: `));
+      const text = await err.textContent();
+      assert.ok(text.startsWith(`${name}: `) && reason.test(text), text);
     }
     const grey = page.locator('[data-testid=result][data-file="grey.png"]');
     await grey.getByTestId('label').first().waitFor();
