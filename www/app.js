@@ -2,9 +2,10 @@
 // All model work happens in worker.js.
 import { setupFinetune } from './finetune.js';
 import { Code } from './protocol.js';
+import { setupStorage } from './storage_panel.js';
 
-const SERVER_MODEL = 'weights/vit-base-patch16-224/';
-const CACHE = 'vit-wasm-weights-v1';
+// The worker fetches it, so the address is made absolute (the worker's base is www/).
+const SERVER_MODEL = new URL('weights/vit-base-patch16-224/', location.href).href;
 const TOP_K = 5;
 const $ = (id) => document.getElementById(id);
 
@@ -89,14 +90,16 @@ function pageError(message) {
 }
 
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const duration = (seconds) => (seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
 const count = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n.toLocaleString('en'));
 
 // ---- backends --------------------------------------------------------------------------------
 
 let backend = 'flex';
 let gpu = 'none'; // what WebGPU this browser has: 'hardware', 'software' or 'none'
-let lastModel = null; // what to reload if the worker has to be replaced
+let lastSource = null; // the model to load again if the worker has to be replaced
 let finetune;
+let storage;
 
 /// 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'.
 async function webGpu() {
@@ -189,7 +192,7 @@ async function replaceWorker(backendName) {
     return replaceWorker(backendName);
   }
   $('cpu-kernel').hidden = backend === 'wgpu';
-  if (lastModel) await loadModel(await lastModel.reload(), lastModel);
+  if (lastSource) await loadModel(lastSource);
   await finetune.workerRestarted();
 }
 
@@ -210,77 +213,39 @@ function recover(reason) {
 
 // ---- model loading -----------------------------------------------------------------------------
 
-/// Streams a weights file into the worker's wasm memory chunk by chunk, with progress: the page
-/// never holds the whole file. weights.open() gives { body: ReadableStream, size, label, stored? }.
-async function sendWeights(weights) {
-  const { body, size, label, stored } = await weights.open();
-  await call('beginWeights', [weights.name]);
-  const reader = body.getReader();
-  let received = 0;
-  // Sent 4 MB at a time, the next gathered while the worker converts the last: awaiting the
-  // worker on each of a fetch's chunks (64 to 640 KB) left both sides idle half the time.
-  let parts = [];
-  let partsBytes = 0;
-  let inFlight = null;
-  const flush = async () => {
-    const whole = parts.length === 1 && parts[0].byteOffset === 0 && parts[0].byteLength === parts[0].buffer.byteLength;
-    const chunk = whole ? parts[0] : new Uint8Array(partsBytes);
-    if (!whole) parts.reduce((offset, part) => (chunk.set(part, offset), offset + part.byteLength), 0);
-    parts = [];
-    partsBytes = 0;
-    await inFlight;
-    inFlight = call('pushWeights', [chunk], [chunk.buffer]);
-    // Awaited later; until then, a refusal is not an unhandled rejection.
-    inFlight.catch(() => {});
-  };
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      received += value.byteLength;
-      parts.push(value);
-      partsBytes += value.byteLength;
-      if (partsBytes >= 4 << 20) await flush();
-      if (size) progress(received / size, `${label}: ${mb(received)} of ${mb(size)} (${((received / size) * 100).toFixed(0)}%)`);
-    }
-    if (partsBytes) await flush();
-    await inFlight;
-  } catch (e) {
-    // A file the worker has refused is not read to its end, and what it holds of the file is
-    // freed (a download cut midway would otherwise stay in its memory until the next one).
-    reader.cancel().catch(() => {});
-    call('dropWeights').catch(() => {});
-    throw e;
-  }
-  progress(null);
-  await stored;
+/// One bar for the whole model: bytes, percent, speed and time left.
+const LOADING = { network: 'downloading', storage: "reading from this browser's storage", file: 'reading' };
+let loadStarted = 0;
+function showLoad({ name, from, loaded, total }) {
+  const seconds = (performance.now() - loadStarted) / 1000;
+  const rate = loaded / Math.max(seconds, 1e-3);
+  const left = total ? `, ${duration((total - loaded) / rate)} left` : '';
+  const of = total ? ` of ${mb(total)} (${((loaded / total) * 100).toFixed(0)}%)` : '';
+  progress(total ? loaded / total : 0, `${LOADING[from]} ${name}: ${mb(loaded)}${of}, ${mb(rate)}/s${left}`);
 }
 
-/// files: { weights: {name, open}, config?: ArrayBuffer, preprocessor?: ArrayBuffer }
-async function loadModel(files, source) {
+/// Loads a model in the worker from `source` (a ModelSource of protocol.js): the worker reads the
+/// download, the file or the stored copy itself, and keeps a download as it streams in.
+async function loadModel(source) {
   busy++;
   setStatus('loading model…');
   pageError(null);
   try {
-    const { weights, config, preprocessor } = files;
-    const start = performance.now();
-    await sendWeights(weights);
-    setStatus('loading model…');
-    const transfer = [config, preprocessor].filter(Boolean);
-    const bytes = (buffer) => (buffer ? new Uint8Array(buffer) : null);
-    const info = await call('loadModel', [bytes(config), bytes(preprocessor)], transfer);
-    const seconds = (performance.now() - start) / 1000;
+    loadStarted = performance.now();
+    const { info, from, label } = await call('loadModel', [source]);
+    const seconds = (performance.now() - loadStarted) / 1000;
+    progress(null);
     modelLoaded = true;
-    lastModel = source;
+    lastSource = source;
     finetune.modelLoaded(info);
-    $('model-info').dataset.wasmMemory = info.wasmMemoryBytes;
-    $('model-info').dataset.loadMs = Math.round(seconds * 1000);
+    const where = { network: 'downloaded', storage: "read from this browser's storage", file: 'read from the file' }[from];
+    Object.assign($('model-info').dataset, { wasmMemory: info.wasmMemoryBytes, loadMs: Math.round(seconds * 1000), from, fingerprint: info.fingerprint });
     $('model-info').textContent =
-      `${source.label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
+      `${label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
       `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
-      `${info.numLabels} labels, ${count(info.parameters)} parameters.` +
-      ` Loaded in ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}.` +
-      (source.note ? ` ${source.note}` : '');
+      `${info.numLabels} labels, ${count(info.parameters)} parameters. Loaded in ${duration(seconds)}, ${where}.`;
+    $('keep-model').hidden = from !== 'file';
+    await storage.modelLoaded(info.fingerprint);
     await warmUp();
   } catch (e) {
     progress(null);
@@ -292,61 +257,10 @@ async function loadModel(files, source) {
   }
 }
 
-/// Picks the model's parts out of dropped or chosen files.
-async function modelFromFiles(files) {
-  const byName = (n) => files.find((f) => f.name === n);
-  const weights = byName('model.safetensors') ?? files.find((f) => f.name.endsWith('.safetensors'));
-  if (!weights) throw new Error(`no .safetensors file among ${files.map((f) => f.name).join(', ') || 'the dropped files'}`);
-  const read = async (f) => f && (await f.arrayBuffer());
-  const reload = async () => ({
-    weights: { name: weights.name, open: async () => ({ body: weights.stream(), size: weights.size, label: `reading ${weights.name}` }) },
-    config: await read(byName('config.json')),
-    preprocessor: await read(byName('preprocessor_config.json')),
-  });
-  return { files: await reload(), source: { label: weights.name, reload } };
-}
-
-/// The model on this server, from the browser's cache when it was downloaded before.
-async function serverModel() {
-  const url = SERVER_MODEL + 'model.safetensors';
-  const cache = self.caches ? await caches.open(CACHE) : null;
-  const cached = cache && (await cache.match(url));
-  if (!cached && !(await fetch(url, { method: 'HEAD' }).catch(() => null))?.ok) return null;
-  const source = { label: `${url} (from this server)`, note: null };
-  const length = (r) => Number(r.headers.get('Content-Length')) || 0;
-  // Best effort: a full disk or a storage quota only costs the next visit a download.
-  const keep = (u, response) =>
-    cache?.put(u, response).catch((e) => {
-      source.note = `It could not be cached in this browser (${e.message}), so the next visit downloads it again.`;
-    });
-  const small = async (name) => {
-    const u = SERVER_MODEL + name;
-    const hit = cache && (await cache.match(u));
-    if (hit) return hit.arrayBuffer();
-    const r = await fetch(u);
-    if (!r.ok) return undefined;
-    const stored = keep(u, r.clone());
-    const buffer = await r.arrayBuffer();
-    await stored;
-    return buffer;
-  };
-  const open = async () => {
-    const hit = cache && (await cache.match(url));
-    if (hit) return { body: hit.body, size: length(hit), label: 'reading the cached model' };
-    const r = await fetch(url);
-    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
-    // The copy for the cache streams to disk alongside the one for the model. Cloning swaps
-    // r.body for a branch of a tee, so it comes before reading r.body.
-    const stored = keep(url, r.clone());
-    return { body: r.body, size: length(r), label: 'downloading model.safetensors', stored };
-  };
-  source.reload = async () => ({
-    weights: { name: 'model.safetensors', open },
-    config: await small('config.json'),
-    preprocessor: await small('preprocessor_config.json'),
-  });
-  $('clear-cache').hidden = !cache;
-  return { files: await source.reload(), source };
+/// Whether this server has the model weights/download.sh fetches.
+async function serverHasModel() {
+  const response = await fetch(`${SERVER_MODEL}model.safetensors`, { method: 'HEAD' }).catch(() => null);
+  return Boolean(response?.ok);
 }
 
 // ---- images ------------------------------------------------------------------------------------
@@ -509,24 +423,31 @@ function dropTarget(el, onFiles) {
   });
 }
 
-async function useModelFiles(files) {
-  try {
-    const { files: parts, source } = await modelFromFiles(files);
-    await loadModel(parts, source);
-  } catch (e) {
-    pageError(e.message);
-  }
-}
+const useModelFiles = (files) => loadModel({ files });
 
 async function main() {
   listeners.set('kernel', showKernel);
   gpu = await webGpu();
+  listeners.set('load', showLoad);
+  listeners.set('kept', (kept) => {
+    // A download that is kept loads from storage next time (after a worker crash too).
+    if (kept.id && lastSource?.keepAs === kept.id) lastSource = { stored: kept.id };
+    storage.kept(kept);
+  });
+  storage = setupStorage({
+    use: (id) => loadModel({ stored: id }),
+    // The model in use stays reloadable after a worker crash: the server's from the server.
+    removed: (id) => {
+      if (lastSource?.stored === id) lastSource = id === 'server' ? { server: SERVER_MODEL } : null;
+    },
+  });
   finetune = setupFinetune({
     call,
     cancel: () => worker.postMessage({ cancel: true }),
     onEvent: (name, handler) => listeners.set(name, handler),
     isModelLoaded: () => modelLoaded,
     recover,
+    featuresStored: () => storage.refresh(),
   });
   const select = $('backend');
   const wgpuOption = select.querySelector('[value=wgpu]');
@@ -569,19 +490,22 @@ async function main() {
       document.querySelectorAll('.card').forEach(drawOverlay);
     });
   }
-  $('clear-cache').addEventListener('click', async () => {
-    await caches.delete(CACHE);
-    $('clear-cache').hidden = true;
-    $('model-info').textContent += ' (The cached copy is forgotten; the next visit downloads it again.)';
+  $('keep-model').addEventListener('click', async () => {
+    $('keep-model').disabled = true;
+    try {
+      await storage.keep(() => call('keepModel', ['dropped']));
+      $('keep-model').hidden = true;
+      lastSource = { stored: 'dropped' };
+    } finally {
+      $('keep-model').disabled = false;
+    }
   });
 
-  try {
-    const found = await serverModel();
-    if (found) await loadModel(found.files, found.source);
-    else $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
-  } catch (e) {
-    pageError(`Could not load the server's model: ${e.message}`);
-  }
+  // The model used last of those this browser keeps, else the server's (kept as it downloads).
+  const stored = await storage.models();
+  if (stored.length) await loadModel({ stored: stored[0].id });
+  else if (await serverHasModel()) await loadModel({ server: SERVER_MODEL, keepAs: 'server' });
+  else $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
   idle();
 }
 

@@ -1,15 +1,23 @@
-// Class-token features kept in IndexedDB across visits, keyed by the model's and the data's
-// contents. Best effort: without IndexedDB, or over quota, features are only computed again.
+// Class-token features kept in IndexedDB across visits, keyed by `<model fingerprint>/<data
+// fingerprint>/<plain|mirrored>`, each with its size beside it (so that the storage panel need
+// not read the features to list them). Best effort: without IndexedDB, or over quota, features
+// are only computed again.
 
 const DB = 'vit-wasm-features';
 const STORE = 'features';
+const SIZES = 'sizes';
 
 let opened;
 function db() {
   opened ??= new Promise((resolve) => {
     if (!self.indexedDB) return resolve(null);
-    const request = indexedDB.open(DB, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    const request = indexedDB.open(DB, 2);
+    request.onupgradeneeded = () => {
+      // Version 1 had no sizes: its features are dropped rather than read to measure them.
+      for (const name of request.result.objectStoreNames) request.result.deleteObjectStore(name);
+      request.result.createObjectStore(STORE);
+      request.result.createObjectStore(SIZES);
+    };
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => resolve(null);
   });
@@ -21,8 +29,8 @@ async function run(mode, use) {
   if (!d) return undefined;
   return new Promise((resolve) => {
     try {
-      const tx = d.transaction(STORE, mode);
-      const request = use(tx.objectStore(STORE));
+      const tx = d.transaction([STORE, SIZES], mode);
+      const request = use(tx.objectStore(STORE), tx.objectStore(SIZES));
       tx.oncomplete = () => resolve(request.result);
       tx.onerror = tx.onabort = () => resolve(undefined);
     } catch {
@@ -31,6 +39,25 @@ async function run(mode, use) {
   });
 }
 
+const bytes = ({ values, labels, indices }) => values.byteLength + labels.byteLength + indices.byteLength;
+
 export const get = (key) => run('readonly', (s) => s.get(key));
-export const put = (key, value) => run('readwrite', (s) => s.put(value, key));
-export const clear = () => run('readwrite', (s) => s.clear());
+export const put = (key, value) => run('readwrite', (s, sizes) => (sizes.put(bytes(value), key), s.put(value, key)));
+export const remove = (key) => run('readwrite', (s, sizes) => (sizes.delete(key), s.delete(key)));
+export const clear = () => run('readwrite', (s, sizes) => (sizes.clear(), s.clear()));
+
+/// Every stored set: [{ key, bytes }].
+export async function entries() {
+  const found = [];
+  await run('readonly', (_, sizes) => {
+    const request = sizes.openCursor();
+    request.onsuccess = () => {
+      const cursor = request.result;
+      if (!cursor) return;
+      found.push({ key: cursor.key, bytes: cursor.value });
+      cursor.continue();
+    };
+    return request;
+  });
+  return found;
+}

@@ -11,8 +11,9 @@ const DEFAULT_SAMPLES = { cpu: [300, 100], gpu: [2000, 500] };
 const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
 
 /// call(op, args, transfer): the worker RPC; onEvent(name, handler): its progress events;
-/// cancel(): stops feature extraction; recover(reason): replaces a crashed worker.
-export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover }) {
+/// cancel(): stops feature extraction; recover(reason): replaces a crashed worker;
+/// featuresStored(): features were added to the browser's storage.
+export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, featuresStored }) {
   const data = { train: null, test: null, classNames: [] };
   const files = { train: [], test: [] };
   let model = null; // { fingerprint }
@@ -242,6 +243,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
     try {
       const started = performance.now();
       const prepared = await call('prepareFeatures', [featureSets(o)]);
+      featuresStored();
       if (!prepared) {
         showProgress(null);
         $('finetune-summary').textContent = 'Cancelled. The features computed so far are kept: the next run starts from there.';
@@ -376,10 +378,6 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover })
   $('finetune-start').addEventListener('click', () => start().catch((e) => runError(e.message)));
   $('finetune-cancel').addEventListener('click', cancel);
   for (const id of ['finetune-samples', 'finetune-test-samples']) $(id).addEventListener('input', () => ($(id).dataset.edited = 'yes'));
-  $('forget-features').addEventListener('click', async () => {
-    await call('forgetFeatures');
-    $('finetune-summary').textContent = 'The cached features are forgotten.';
-  });
   resetHeads();
   updateStart();
 

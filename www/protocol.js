@@ -7,13 +7,20 @@
  * loaded model (`Model` in src/wasm/model.rs) or on the uploaded CIFAR-10 images (`CifarData` in
  * src/wasm/data.rs), `args` passed as they are.
  *
- * Worker ops: `setBackend(name)` → the backend's name; `beginWeights(name)`,
- * `pushWeights(chunk)`, `loadModel(config?, preprocessor?)` → the model's info, or
- * `dropWeights()` when the stream fails midway (its partial bytes are freed);
- * `prepareFeatures(sets)` → rows per set, or null when cancelled; `trainHead(options)` → the
- * result with the misclassified test images; `forgetFeatures()`.
+ * Worker ops: `setBackend(name)` → the backend's name; `loadModel(source)` → { info, from,
+ * label } (the model's info; 'network', 'storage' or 'file'; a label for the page), a download
+ * to keep followed by a `kept` event; `keepModel(id)` keeps the
+ * dropped model loaded last; `prepareFeatures(sets)` → rows per set, or null when cancelled;
+ * `trainHead(options)` → the result with the misclassified test images.
  * @typedef {{ id: number, op: string, args: unknown[] }} Request
  * @typedef {{ cancel: true }} Cancel
+ */
+
+/**
+ * Where a model comes from: this server's folder (`server`: its URL, ending in '/'; kept as it
+ * downloads under `keepAs`), files the person dropped or chose, or a copy this browser keeps
+ * (model_store.js). The worker reads each itself.
+ * @typedef {{ server: string, keepAs?: string } | { files: File[] } | { stored: string }} ModelSource
  */
 
 /**
@@ -25,9 +32,11 @@
 /**
  * Progress, posted as it happens:
  * `kernel`: { kernel, measured: [{ kernel, gmacs }] | null }, the CPU matmul kernel chosen at start;
+ * `load`: { name, from, loaded, total }, the weights streaming in (total 0 when unknown);
+ * `kept`: { id } once a download is in the browser's storage, or { error } when it could not be;
  * `progress`: { name, done, total, cached }, feature extraction;
  * `step`: { step, loss } and `epoch`: { report }, head training.
- * @typedef {{ event: 'kernel' | 'progress' | 'step' | 'epoch' } & Record<string, unknown>} Event
+ * @typedef {{ event: 'kernel' | 'load' | 'kept' | 'progress' | 'step' | 'epoch' } & Record<string, unknown>} Event
  */
 
 /**

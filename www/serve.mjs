@@ -1,6 +1,6 @@
 // A static file server for the page: 127.0.0.1 only, `.wasm` as application/wasm, and
 // cross-origin isolation (COOP + COEP) so that threads and precise timers are available.
-//   node www/serve.mjs [--port 8080] [--root .]
+//   node www/serve.mjs [--port 8080] [--root .] [--log]   (--log: one line per request on stdout)
 import { createServer } from 'node:http';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -13,6 +13,7 @@ const opt = (name, fallback) => {
 };
 const root = resolve(opt('root', '.'));
 const port = Number(opt('port', process.env.PORT ?? 8080));
+const log = args.includes('--log');
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -22,6 +23,7 @@ const TYPES = {
 };
 
 const server = createServer(async (req, res) => {
+  if (log) res.on('finish', () => console.log(`${req.method} ${req.url} ${res.statusCode}`));
   const headers = {
     'Cross-Origin-Opener-Policy': 'same-origin',
     'Cross-Origin-Embedder-Policy': 'require-corp',

@@ -1,6 +1,7 @@
 // Runs the model off the main thread: dispatch for the protocol in protocol.js. Requests run
 // one at a time, in order; a cancel message is heard between batches of images.
 import * as featureStore from './feature_store.js';
+import * as modelStore from './model_store.js';
 import { Code } from './protocol.js';
 
 // Which build this worker runs (app.js picks): 'threads' or 'threads-relaxed', flex on a pool of
@@ -23,9 +24,12 @@ let queue = Promise.resolve();
 let cancelled = false;
 
 let backend = null;
-let upload = null;
 let model = null;
 let data = null;
+// Where the loaded model came from ({ files } of a drop), so that it can be kept afterwards.
+let loadedFrom = null;
+// A download still being written to storage after its model is ready: the next model waits for it.
+let storing = Promise.resolve();
 
 // Features by key (model, data, mirrored or not): the rows of a fixed sample order, so a prefix
 // serves a smaller request and a larger one computes only the rows it lacks.
@@ -77,35 +81,98 @@ const ops = {
     backend = next;
     return backend.name;
   },
-  beginWeights(name) {
-    upload?.free();
-    upload = new vit.WeightsUpload(name);
-  },
-  pushWeights(chunk) {
-    if (!upload) throw fail('bad-request', 'no weights file is being received');
+  /// Loads a model from `source` (see protocol.js), streaming the weights into wasm memory as
+  /// they arrive; a download to keep is written to storage as it streams in, and its `kept` event
+  /// follows once the disk has it. A bad file leaves the model there was. Returns { info, from,
+  /// label }.
+  async loadModel(source) {
+    await storing;
+    const parts = await modelParts(source);
+    let store = null;
+    let failed = null; // why the download is not kept
+    if (source.keepAs) store = await modelStore.create(source.keepAs).catch((e) => ((failed = e), null));
+    const keep = async (name, chunk) => {
+      try {
+        await store?.write(name, chunk);
+      } catch (e) {
+        // Over quota: the model still loads, and is not kept.
+        store = null;
+        failed = e;
+      }
+    };
     try {
-      upload.push(chunk);
+      for (const [name, bytes] of configs(parts)) {
+        await store?.add(name, bytes.byteLength);
+        await keep(name, bytes);
+      }
+      await store?.add(parts.weights.name, parts.weights.size);
+      const upload = new vit.WeightsUpload(parts.weights.name);
+      try {
+        const reader = parts.weights.stream.getReader();
+        const total = parts.weights.size;
+        let loaded = 0;
+        let reported = 0;
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            upload.push(value);
+            await keep(parts.weights.name, value);
+            loaded += value.byteLength;
+            if (loaded - reported >= 1 << 22 || loaded === total) {
+              reported = loaded;
+              post('load', { name: parts.weights.name, from: parts.from, loaded, total });
+            }
+          }
+        } catch (e) {
+          reader.cancel().catch(() => {});
+          throw e;
+        }
+      } catch (e) {
+        upload.free();
+        throw e;
+      }
+      // `finish` consumes the upload, loaded or not.
+      const loaded = upload.finish(backend, parts.config, parts.preprocessor);
+      model?.free();
+      model = loaded;
+      inMemory.clear();
+      prepared = null;
+      loadedFrom = source.files ? source : null;
+      const info = model.info();
+      if (source.keepAs) {
+        const manifest = { label: parts.label, weights: parts.weights.name, fingerprint: info.fingerprint };
+        storing = (failed ? Promise.reject(failed) : store.commit(manifest)).then(
+          () => post('kept', { id: source.keepAs }),
+          (e) => post('kept', { error: e.message }),
+        );
+      }
+      return { info, from: parts.from, label: parts.label };
     } catch (e) {
-      upload.free();
-      upload = null;
+      await store?.abort();
       throw e;
     }
   },
-  dropWeights() {
-    upload?.free();
-    upload = null;
-  },
-  loadModel(config, preprocessor) {
-    const weights = upload;
-    upload = null;
-    if (!weights) throw fail('bad-request', 'no weights file was received');
-    // A bad file leaves the model there was; `finish` consumes the upload either way.
-    const loaded = weights.finish(backend, config, preprocessor);
-    model?.free();
-    model = loaded;
-    inMemory.clear();
-    prepared = null;
-    return model.info();
+
+  /// Keeps the dropped model loaded last as `id` (replacing an earlier one), so that a later
+  /// visit starts with it.
+  async keepModel(id) {
+    if (!loadedFrom) throw fail('bad-request', 'no dropped model is loaded');
+    await storing;
+    const parts = await modelParts(loadedFrom);
+    const store = await modelStore.create(id);
+    try {
+      for (const [name, bytes] of configs(parts)) {
+        await store.add(name, bytes.byteLength);
+        await store.write(name, bytes);
+      }
+      await store.add(parts.weights.name, parts.weights.size);
+      for await (const chunk of parts.weights.stream) await store.write(parts.weights.name, chunk);
+      await store.commit({ label: `${parts.label} (kept on an earlier visit)`, weights: parts.weights.name, fingerprint: model.info().fingerprint });
+    } catch (e) {
+      await store.abort();
+      throw e;
+    }
   },
 
   /// sets: [{ name, split, count, flip, key }]. Returns how many rows each set computed, or
@@ -137,8 +204,62 @@ const ops = {
     const { testPredictions, ...rest } = result;
     return { ...rest, misclassified: wrong, misclassifiedRgba: data.rgba('test', Uint32Array.from(wrong, (w) => w.index)) };
   },
-  forgetFeatures: () => featureStore.clear(),
 };
+
+/// The configs a model has, as [name, bytes].
+const configs = (parts) => [['config.json', parts.config], ['preprocessor_config.json', parts.preprocessor]].filter(([, bytes]) => bytes);
+
+/// The parts of a model: { label, from, weights: { name, size, stream }, config, preprocessor }
+/// (configs as Uint8Array or null), from `source` (see protocol.js).
+async function modelParts(source) {
+  if (source.stored) {
+    const { manifest, file } = await modelStore.open(source.stored);
+    const bytes = async (name) => {
+      const f = await file(name);
+      return f && new Uint8Array(await f.arrayBuffer());
+    };
+    const weights = await file(manifest.weights);
+    return {
+      label: manifest.label,
+      from: 'storage',
+      weights: { name: manifest.weights, size: weights.size, stream: weights.stream() },
+      config: await bytes('config.json'),
+      preprocessor: await bytes('preprocessor_config.json'),
+    };
+  }
+  if (source.files) {
+    const byName = (n) => source.files.find((f) => f.name === n);
+    const weights = byName('model.safetensors') ?? source.files.find((f) => f.name.endsWith('.safetensors'));
+    if (!weights) throw fail('bad-request', `no .safetensors file among ${source.files.map((f) => f.name).join(', ') || 'the dropped files'}`);
+    const bytes = async (f) => f && new Uint8Array(await f.arrayBuffer());
+    return {
+      label: weights.name,
+      from: 'file',
+      weights: { name: weights.name, size: weights.size, stream: weights.stream() },
+      config: await bytes(byName('config.json')),
+      preprocessor: await bytes(byName('preprocessor_config.json')),
+    };
+  }
+  const url = (name) => new URL(name, source.server);
+  const get = async (name) => {
+    const response = await fetch(url(name));
+    if (!response.ok && response.status !== 404) throw fail('bad-request', `${url(name)}: HTTP ${response.status}`);
+    return response.ok ? response : null;
+  };
+  const bytes = async (name) => {
+    const response = await get(name);
+    return response && new Uint8Array(await response.arrayBuffer());
+  };
+  const weights = await get('model.safetensors');
+  if (!weights) throw fail('bad-request', `${url('model.safetensors')}: HTTP 404`);
+  return {
+    label: `${url('model.safetensors').pathname.slice(1)} (from this server)`,
+    from: 'network',
+    weights: { name: 'model.safetensors', size: Number(weights.headers.get('Content-Length')) || 0, stream: weights.body },
+    config: await bytes('config.json'),
+    preprocessor: await bytes('preprocessor_config.json'),
+  };
+}
 
 /// `model.<method>` and `data.<method>`: a call on that object.
 function forward(op, args) {

@@ -1,5 +1,6 @@
 // Times ViT-B/16 in the page, as a user gets it: headless Chromium, the README's server, the
-// model read from its server folder, one image classified repeatedly, then batches of eight.
+// model downloaded from its server folder (first visit) and read from the browser's storage
+// (a reload), one image classified repeatedly, then batches of eight.
 //   node tests/bench/page.mjs DIR [--rows flex@1,flex@1/plain,flex@2,flex@2/plain,ndarray@1] [--runs 6] [--json out.json]
 // A row is a backend at a thread count (`?threads=N`), on the page's relaxed-SIMD build unless
 // `/plain` (`?relaxed=0`): one thread runs `www/pkg(-relaxed)`, more the threaded builds.
@@ -23,6 +24,14 @@ await runBench({ items }, async (browser, url, { backend, threads: n, relaxed })
   // Wasm memory never shrinks, so right after the load it is the load's peak.
   const wasmMemoryMb = Number(await page.locator('#model-info').getAttribute('data-wasm-memory')) / 1e6;
   const loadMs = Number(await page.locator('#model-info').getAttribute('data-load-ms'));
+  // A second visit reads the model from the browser's storage (OPFS), where the first kept it
+  // (written on after the model is ready: listed once it is all on disk).
+  await page.getByTestId('stored-model').waitFor({ timeout: 120_000 });
+  await page.reload();
+  await ready(page, logs);
+  const from = await page.locator('#model-info').getAttribute('data-from');
+  if (from !== 'storage') throw new Error(`the second visit's model came from the ${from}, not from storage`);
+  const storedLoadMs = Number(await page.locator('#model-info').getAttribute('data-load-ms'));
   const start = Date.now();
   await page.getByTestId('backend').selectOption(backend);
   await ready(page, logs);
@@ -49,6 +58,7 @@ await runBench({ items }, async (browser, url, { backend, threads: n, relaxed })
     kernel: backend === 'flex' ? await kernel.getAttribute('data-kernel') : null,
     // The model is loaded once per page, on the default backend (flex): other rows have none.
     load_ms: backend === 'flex' ? loadMs : null,
+    stored_load_ms: backend === 'flex' ? storedLoadMs : null,
     first_ms: times[0],
     warm_median_ms: warm[Math.floor(warm.length / 2)],
     warm_min_ms: warm[0],

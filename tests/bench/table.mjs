@@ -14,9 +14,12 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '');
 const peer = (name, threads) => peers.find((p) => p.peer === name && p.threads === threads);
 const best = (threads) => peers.filter((p) => p.threads === threads).sort((a, b) => a.warm_median_ms - b.warm_median_ms)[0];
 const load = (m) => m.load.map((l) => l.toFixed(2)).join(' ');
+const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 const out = [
   `CPU: ${start.model}, ${start.cores} cores, ${start.mhz} MHz (/proc/cpuinfo); load average ${load(start)} before, ${load(end)} after.`,
+  '',
+  'Load: ours on a first visit (downloaded from the local server) / a second (read from the browser\'s storage), each to a ready model; the peers\' fetch + session creation on the bytes.',
   '',
   '| runtime | threads | load | first | warm median (5) | warm min | batch 8 | memory after load | vs onnxruntime-web | vs LiteRT.js | vs best peer |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
@@ -33,7 +36,7 @@ for (const r of rows) {
   const cells = [
     r.runtime,
     r.threads,
-    r.load_ms ? `${(r.load_ms / 1000).toFixed(2)} s` : '',
+    r.peer ? `${seconds(r.fetch_ms)} + ${seconds(r.load_ms)}` : r.load_ms ? `${seconds(r.load_ms)} / ${seconds(r.stored_load_ms)}` : '',
     `${Math.round(r.first_ms)} ms`,
     `**${Math.round(r.warm_median_ms)} ms**`,
     `${Math.round(r.warm_min_ms)} ms`,

@@ -5,18 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { ARTIFACTS, LOSSLESS, TINY_MODEL, assertLikeReference, image, launchFirefox, readCard, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, launchFirefox, readCard, serverAndBrowser, serveWithModel, startServer } from './harness.mjs';
 
-const env = {};
-before(async () => {
-  env.server = await startServer();
-  env.browser = await launchFirefox();
-});
-after(async () => {
-  await env.browser?.close();
-  env.server?.stop();
-});
+const env = serverAndBrowser(() => startServer(), launchFirefox);
 
 const waitStatus = (page, pattern) =>
   page.waitForFunction((source) => new RegExp(source).test(document.querySelector('[data-testid=status]').textContent), { timeout: 180_000, polling: 100 }, pattern.source);
@@ -76,5 +68,28 @@ test('Firefox classifies like the reference, and a bad model leaves the page wor
     writeFileSync(join(ARTIFACTS, 'firefox.log'), logs.join('\n'));
     rmSync(tmp, { recursive: true, force: true });
     await page.close();
+  }
+});
+
+test('Firefox keeps the server model in OPFS and starts from there on the next visit', { timeout: 600_000 }, async () => {
+  const server = await serveWithModel(join(FIXTURES, 'tiny_hf'));
+  const context = await env.browser.createBrowserContext();
+  const page = await context.newPage();
+  try {
+    const info = () => page.$eval('#model-info', (e) => e.textContent);
+    await page.goto(server.url);
+    await waitStatus(page, /^ready$/);
+    assert.match(await info(), /, downloaded\.$/);
+    // Kept once the storage panel lists it (written on after the model is ready).
+    await page.waitForSelector('[data-testid=stored-model]');
+    await page.reload();
+    await waitStatus(page, /^ready$/);
+    assert.match(await info(), /, read from this browser's storage\.$/);
+    assert.equal(server.requests.filter((line) => line.startsWith('GET /weights/vit-base-patch16-224/model.safetensors ')).length, 1);
+    await classify(page, [image('grey.png')], ['grey.png']);
+    assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'the kept model in Firefox');
+  } finally {
+    await context.close();
+    server.stop();
   }
 });

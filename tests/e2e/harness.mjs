@@ -15,17 +15,25 @@ export const FIXTURES = join(ROOT, 'tests', 'fixtures');
 export const ARTIFACTS = join(ROOT, 'test-results');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/// Starts www/serve.mjs (what the README's serve command runs after building) on a free port.
+/// Starts www/serve.mjs (what the README's serve command runs after building) on a free port;
+/// `requests` collects its log ('GET /path 200').
 export async function startServer(root = ROOT) {
-  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', root, '--port', '0', '--log'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const requests = [];
   const url = await new Promise((resolve, reject) => {
+    let rest = '';
     proc.stdout.on('data', (d) => {
-      const m = String(d).match(/at (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
+      const lines = (rest + d).split('\n');
+      rest = lines.pop();
+      for (const line of lines) {
+        const m = line.match(/at (http:\/\/\S+)/);
+        if (m) resolve(m[1]);
+        else requests.push(line);
+      }
     });
     proc.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  return { url, stop: () => proc.kill() };
+  return { url, requests, stop: () => proc.kill() };
 }
 
 /// The site as www/serve.sh serves it, with `model` (a folder) where weights/download.sh puts the
@@ -40,6 +48,7 @@ export async function serveWithModel(model, extra = {}) {
   const server = await startServer(site);
   return {
     url: server.url,
+    requests: server.requests,
     stop() {
       server.stop();
       rmSync(site, { recursive: true, force: true });
@@ -76,13 +85,14 @@ export async function launchFirefox() {
   return puppeteer.launch({ browser: 'firefox', executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr', headless: true, protocol: 'webDriverBiDi' });
 }
 
-/// For a test file: `start()` (a server) and Chromium before its tests, both stopped after.
-/// Returns an object that holds { server, browser } once they run.
-export function serverAndBrowser(start = () => startServer()) {
+/// For a test file: `start()` (a server) and a browser (Chromium unless `browser` launches
+/// another) before its tests, both stopped after. Returns an object that holds { server,
+/// browser } once they run.
+export function serverAndBrowser(start = () => startServer(), browser = launch) {
   const env = {};
   before(async () => {
     env.server = await start();
-    env.browser = await launch();
+    env.browser = await browser();
   });
   after(async () => {
     await env.browser?.close();

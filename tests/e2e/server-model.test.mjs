@@ -1,42 +1,183 @@
-// The model the page finds on its own server: loaded with progress, then cached in the browser.
+// The model the page finds on its own server: downloaded once, with one progress bar, and kept in
+// the browser (OPFS) as it streams in; later visits read it from there without a request (the
+// server's log says so). A download cut midway is never used; a quota too small is named and the
+// model still loads; the storage panel removes what the page keeps; features of a model that is
+// gone are removed; a dropped model can be kept too.
 import assert from 'node:assert/strict';
+import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, image, referenceTopK, serverAndBrowser, serveWithModel, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, assertLikeReference, image, readCard, serverAndBrowser, serveWithModel, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser(() => serveWithModel(join(FIXTURES, 'tiny_hf')));
+const WEIGHTS = '/weights/vit-base-patch16-224/model.safetensors';
+const ready = (page) => waitStatus(page, /^ready$/);
+const weightsServed = () => env.server.requests.filter((line) => line.startsWith(`GET ${WEIGHTS} `)).length;
 
-test('the server model loads on its own, is cached for the next visit, and can be forgotten', async () => {
+/// What the page keeps in OPFS: { id: [file names] }.
+const kept = (page) =>
+  page.evaluate(async () => {
+    const models = await (await navigator.storage.getDirectory()).getDirectoryHandle('models', { create: true });
+    const out = {};
+    for await (const [id, dir] of models.entries()) {
+      out[id] = [];
+      for await (const [name] of dir.entries()) out[id].push(name);
+      out[id].sort();
+    }
+    return out;
+  });
+const SERVER_FILES = { server: ['config.json', 'manifest.json', 'model.safetensors', 'preprocessor_config.json'] };
+
+async function classifiesGrey(page, where) {
+  await page.locator('[data-testid=result]').evaluateAll((cards) => cards.forEach((c) => c.remove()));
+  await page.getByTestId('image-input').setInputFiles(image('grey.png'));
+  await ready(page);
+  assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, where);
+}
+
+test('the server model downloads once, is kept, starts from storage, and can be removed', async () => {
   const context = await env.browser.newContext();
   const page = await context.newPage();
-  const downloads = [];
-  page.on('request', (r) => r.method() === 'GET' && r.url().includes('/weights/') && downloads.push(r.url()));
-  const ready = () => waitStatus(page, /^ready$/);
-
+  const served = weightsServed();
   await page.goto(env.server.url);
-  await ready();
-  assert.match(await page.locator('#model-info').textContent(), /from this server.*2 layers, 3 heads/);
-  assert.equal(downloads.filter((u) => u.endsWith('model.safetensors')).length, 1);
-  // The last progress report covered the whole file.
-  assert.match(await page.locator('#progress-text').textContent(), /^downloading model\.safetensors: 0\.2 MB of 0\.2 MB \(100%\)$/);
+  await ready(page);
+  const info = page.locator('#model-info');
+  assert.match(await info.textContent(), /^weights\/vit-base-patch16-224\/model\.safetensors \(from this server\): ViT with 2 layers, 3 heads.* Loaded in \d+ ms, downloaded\.$/);
+  assert.equal(weightsServed() - served, 1);
+  // The last report of the one progress bar covered the whole file.
+  assert.match(await page.locator('#progress-text').textContent(), /^downloading model\.safetensors: 0\.2 MB of 0\.2 MB \(100%\), [\d.]+ MB\/s, 0 ms left$/);
+  // Written on while the model is already in use; listed once the disk has it all.
+  const row = page.getByTestId('stored-model');
+  await row.waitFor();
+  assert.deepEqual(await kept(page), SERVER_FILES);
+  assert.match(await row.textContent(), /^weights\/vit-base-patch16-224\/model\.safetensors \(from this server\): \d+ kB \(in use\)Remove$/);
+  assert.match(await page.getByTestId('storage-summary').textContent(), /^This page keeps \d+ kB in this browser, which allows it [\d.]+ GB\. Persistent storage (is granted|was not granted)/);
 
-  downloads.length = 0;
   await page.reload();
-  await ready();
-  assert.deepEqual(downloads, [], 'the second visit reads the weights from the browser cache');
-
-  await page.getByTestId('image-input').setInputFiles(image('grey.png'));
-  await ready();
-  const labels = await page.locator('[data-testid=result][data-file="grey.png"] [data-testid=label]').allTextContents();
-  assert.deepEqual(labels, referenceTopK('grey.png', TINY_LABELS).map((p) => p.label));
+  await ready(page);
+  assert.equal(weightsServed() - served, 1, 'the second visit reads the weights from storage, not the server');
+  assert.match(await info.textContent(), /Loaded in \d+ ms, read from this browser's storage\.$/);
+  await classifiesGrey(page, 'the kept model');
   await page.screenshot({ path: join(ARTIFACTS, 'page-server-model.png'), fullPage: true });
 
-  await page.locator('#clear-cache').click();
-  assert.equal(await page.evaluate(async () => (await caches.keys()).length), 0);
-  downloads.length = 0;
+  // Removed in the storage panel: gone from OPFS, so the next visit downloads it again.
+  await row.getByRole('button', { name: 'Remove' }).click();
+  await page.getByTestId('storage-summary').filter({ hasText: /^Nothing is kept in this browser\./ }).waitFor();
+  assert.deepEqual(await kept(page), {});
   await page.reload();
-  await ready();
-  assert.equal(downloads.filter((u) => u.endsWith('model.safetensors')).length, 1, 'forgotten, so downloaded again');
+  await ready(page);
+  assert.equal(weightsServed() - served, 2, 'removed, so downloaded again');
+  await row.waitFor();
+  assert.deepEqual(await kept(page), SERVER_FILES);
+  await context.close();
+});
+
+test('a download cut midway, or a copy left half-written, is never used', async () => {
+  // In front of the server: the first download of the weights stops halfway, as a dropped
+  // connection does.
+  let cut = true;
+  const proxy = createServer((req, res) => {
+    const upstream = request(new URL(req.url, env.server.url), { method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode, up.headers);
+      if (!(cut && req.method === 'GET' && req.url === WEIGHTS)) return up.pipe(res);
+      cut = false;
+      let left = Number(up.headers['content-length']) >> 1;
+      up.on('data', (chunk) => {
+        res.write(chunk.subarray(0, left));
+        left -= Math.min(left, chunk.length);
+        if (!left) {
+          up.destroy();
+          res.destroy();
+        }
+      });
+    });
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${proxy.address().port}/`);
+    await waitStatus(page, /^no model loaded$/);
+    assert.equal(await page.locator('#page-error').isVisible(), true);
+    assert.deepEqual(await kept(page), {}, 'nothing of the cut download is kept');
+
+    // A tab closed mid-download leaves files without a manifest: removed, and downloaded again.
+    await page.evaluate(async () => {
+      const models = await (await navigator.storage.getDirectory()).getDirectoryHandle('models', { create: true });
+      const file = await (await models.getDirectoryHandle('server', { create: true })).getFileHandle('model.safetensors', { create: true });
+      const writable = await file.createWritable();
+      await writable.write(new Uint8Array(1000));
+      await writable.close();
+    });
+    await page.reload();
+    await ready(page);
+    assert.match(await page.locator('#model-info').textContent(), /, downloaded\.$/);
+    await page.getByTestId('stored-model').waitFor();
+    assert.deepEqual(await kept(page), SERVER_FILES);
+    await classifiesGrey(page, 'after a cut download');
+  } finally {
+    await context.close();
+    proxy.close();
+  }
+});
+
+test('a storage quota too small: the error says what did not fit, and the model still loads', async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  // Chromium's own quota, shrunk below the 0.2 MB of weights: writes fail as on a full disk.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(env.server.url).origin, quotaSize: 100_000 });
+  await page.goto(env.server.url);
+  await ready(page);
+  await page.getByTestId('storage-error').waitFor();
+  assert.match(
+    await page.getByTestId('storage-error').textContent(),
+    /^The model is not kept in this browser \(model\.safetensors \(\d+ kB\) did not fit in this browser's storage \(QuotaExceededError after \d+ kB; the browser reports [\d.]+ [kMG]B free\)\); the next visit downloads it again\.$/,
+  );
+  assert.deepEqual(await kept(page), {});
+  await classifiesGrey(page, 'a model that could not be kept');
+  await page.screenshot({ path: join(ARTIFACTS, 'page-storage-quota.png'), fullPage: true });
+  await context.close();
+});
+
+test('features of a model that is gone are removed; a dropped model can be kept and used', async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  await page.goto(env.server.url);
+  await ready(page);
+  await page.getByTestId('stored-model').waitFor();
+  const fingerprint = await page.locator('#model-info').getAttribute('data-fingerprint');
+  // Features of the loaded model, and of one this browser no longer has.
+  await page.evaluate(async (fingerprint) => {
+    const store = await import('./www/feature_store.js');
+    const set = (n) => ({ values: new Float32Array(n * 48), labels: new Uint8Array(n), indices: new Uint32Array(n) });
+    await store.put(`${fingerprint}/data/plain`, set(10));
+    await store.put('0123456789abcdef/data/plain', set(20));
+  }, fingerprint);
+  await page.reload();
+  await ready(page);
+  const features = await page.evaluate(async () => (await import('./www/feature_store.js')).entries());
+  assert.deepEqual(features, [{ key: `${fingerprint}/data/plain`, bytes: 10 * 48 * 4 + 10 + 10 * 4 }]);
+  assert.equal(await page.getByTestId('stored-features').locator('span').textContent(), 'Fine-tuning features: 1 set, 2 kB');
+
+  // A dropped model (timm's layout): offered, kept, and the next visit starts with it.
+  const timm = ['model.safetensors', 'config.json'].map((f) => join(FIXTURES, 'tiny_timm', f));
+  await page.getByTestId('model-input').setInputFiles(timm);
+  await ready(page);
+  await page.getByTestId('keep-model').click();
+  await page.locator('[data-testid=stored-model][data-id=dropped]').waitFor();
+  await page.reload();
+  await ready(page);
+  assert.match(await page.locator('#model-info').textContent(), /^model\.safetensors \(kept on an earlier visit\): ViT .* read from this browser's storage\.$/);
+  assert.deepEqual(Object.keys(await kept(page)).sort(), ['dropped', 'server']);
+  // Both models are listed; the server's can be used again, from storage.
+  await page.locator('[data-testid=stored-model][data-id=server]').getByRole('button', { name: 'Use' }).click();
+  await page.locator('#model-info').filter({ hasText: /^weights\/.*\(from this server\).* read from this browser's storage\.$/ }).waitFor();
+  await ready(page);
+  // Features of the dropped model's fingerprint would stay; the server model's stayed throughout.
+  assert.equal((await page.evaluate(async () => (await import('./www/feature_store.js')).entries())).length, 1);
+  await page.screenshot({ path: join(ARTIFACTS, 'page-storage.png'), fullPage: true });
   await context.close();
 });
 

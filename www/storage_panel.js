@@ -1,0 +1,118 @@
+// The storage panel: what this page keeps in the browser (models in OPFS, fine-tuning features
+// in IndexedDB) with their sizes and a button to remove each, the space left, and whether the
+// browser may evict them. Features of a model that is neither loaded nor kept are removed.
+import * as featureStore from './feature_store.js';
+import * as modelStore from './model_store.js';
+
+const $ = (id) => document.getElementById(id);
+const { size } = modelStore;
+
+/// use(id): loads a kept model; removed(id): a kept model was removed.
+export function setupStorage({ use, removed }) {
+  let current = null; // the loaded model's fingerprint
+  let persisted = null; // whether the browser keeps this page's storage under pressure
+
+  function error(message) {
+    $('storage-error').hidden = !message;
+    $('storage-error').textContent = message ?? '';
+  }
+
+  /// Asks once for persistent storage. Firefox asks the person, so the answer may come much
+  /// later (or never, headless): the panel shows it when it comes.
+  let asked = false;
+  async function persist() {
+    if (asked || !navigator.storage?.persist) return;
+    asked = true;
+    persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
+    await refresh();
+  }
+
+  function row(testid, text, buttons) {
+    const li = document.createElement('li');
+    li.dataset.testid = testid;
+    const span = document.createElement('span');
+    span.textContent = text;
+    li.append(span);
+    for (const [label, action] of buttons) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'link';
+      button.textContent = label;
+      button.addEventListener('click', async () => {
+        button.disabled = true;
+        await action();
+        await refresh();
+      });
+      li.append(button);
+    }
+    return li;
+  }
+
+  async function refresh() {
+    const models = await modelStore.list();
+    let features = await featureStore.entries();
+    if (current) {
+      const wanted = new Set([current, ...models.map((m) => m.manifest.fingerprint)]);
+      const orphans = features.filter((f) => !wanted.has(f.key.split('/')[0]));
+      for (const { key } of orphans) await featureStore.remove(key);
+      features = features.filter((f) => !orphans.includes(f));
+    }
+    const list = $('storage-list');
+    list.replaceChildren(
+      ...models.map(({ id, manifest, bytes }) => {
+        const inUse = manifest.fingerprint === current;
+        const li = row('stored-model', `${manifest.label}: ${size(bytes)}${inUse ? ' (in use)' : ''}`, [
+          ...(inUse ? [] : [['Use', () => use(id)]]),
+          [
+            'Remove',
+            async () => {
+              await modelStore.remove(id);
+              removed(id);
+            },
+          ],
+        ]);
+        li.dataset.id = id;
+        return li;
+      }),
+    );
+    if (features.length) {
+      const bytes = features.reduce((n, f) => n + f.bytes, 0);
+      const sets = features.length === 1 ? '1 set' : `${features.length} sets`;
+      list.append(row('stored-features', `Fine-tuning features: ${sets}, ${size(bytes)}`, [['Remove', () => featureStore.clear()]]));
+    }
+    const { usage, quota } = (await navigator.storage?.estimate?.()) ?? {};
+    const kept = models.length || features.length;
+    persisted ??= (await navigator.storage?.persisted?.()) ?? false;
+    const allows = quota ? `, which allows it ${size(quota)}` : '';
+    const eviction = persisted ? 'Persistent storage is granted: the browser keeps it until you remove it.' : 'Persistent storage was not granted: the browser may remove it when space runs low.';
+    $('storage-summary').textContent = kept ? `This page keeps ${size(usage ?? 0)} in this browser${allows}. ${eviction}` : 'Nothing is kept in this browser.';
+  }
+
+  return {
+    /// The kept models, the one used last first.
+    models: () => modelStore.list(),
+    /// A model loaded: features of models neither loaded nor kept go.
+    async modelLoaded(fingerprint) {
+      current = fingerprint;
+      await refresh();
+    },
+    /// A download kept ({ id }) or not ({ error }).
+    async kept({ id, error: reason }) {
+      error(reason ? `The model is not kept in this browser (${reason}); the next visit downloads it again.` : null);
+      await refresh();
+      if (id) persist();
+    },
+    /// Runs `store` (which keeps the loaded model) and says how it went.
+    async keep(store) {
+      try {
+        await store();
+        error(null);
+        persist();
+      } catch (e) {
+        error(`The model is not kept in this browser (${e.message}).`);
+      }
+      await refresh();
+    },
+    refresh,
+  };
+}
