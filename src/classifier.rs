@@ -67,10 +67,10 @@ impl Classifier {
         }
     }
 
-    /// This backbone with `head` in place of the current one.
+    /// This backbone with `head` in place of the current one (or of none).
     pub fn with_head(&self, head: &Head) -> Self {
         let mut model = self.model.clone();
-        model.head = head.linear.clone().to_device(&self.device);
+        model.head = Some(head.linear.clone().to_device(&self.device));
         Self {
             model,
             labels: head.labels.clone(),
@@ -96,13 +96,24 @@ impl Classifier {
         Tensor::from_data(TensorData::new(flat, [images.len(), c, s, s]), &self.device)
     }
 
+    /// Whether there is a head to classify with (a backbone for fine-tuning has none).
+    pub fn has_head(&self) -> bool {
+        self.model.head.is_some()
+    }
+
+    fn head_or_error(&self) -> Result<(), VitError> {
+        if self.has_head() { Ok(()) } else { Err(VitError::NoHead) }
+    }
+
     /// Logits, one row per image.
     pub async fn logits(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
+        self.head_or_error()?;
         rows(on_pool(|| self.model.forward(self.batch(images)))).await
     }
 
     /// Logits and the attention rollout over the patch grid (row-major), one row per image.
     pub async fn logits_with_attention(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), VitError> {
+        self.head_or_error()?;
         let (logits, rollout) = on_pool(|| {
             let mut rollout = AttentionRollout::default();
             let logits = self

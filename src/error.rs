@@ -97,6 +97,11 @@ pub enum VitError {
     /// The model's output for an image is not numbers: never shown as an answer.
     #[error("{file}: the model's output is NaN or infinite, so there is no answer to show")]
     NotFinite { file: String },
+    /// A backbone without a classification head has features, not answers.
+    #[error(
+        "this model has no classification head (it is a backbone for fine-tuning): train a head or import one to classify"
+    )]
+    NoHead,
 }
 
 impl VitError {
@@ -113,6 +118,7 @@ impl VitError {
             VitError::Training(_) => "bad-training",
             VitError::Request(_) => "bad-request",
             VitError::NotFinite { .. } => "not-finite",
+            VitError::NoHead => "no-head",
         }
     }
 }
@@ -163,6 +169,7 @@ mod tests {
             (VitError::Training(String::new()), "bad-training"),
             (VitError::Request(String::new()), "bad-request"),
             (VitError::NotFinite { file: file() }, "not-finite"),
+            (VitError::NoHead, "no-head"),
         ];
         for (error, code) in codes {
             assert_eq!(error.code(), code, "{error:?}");

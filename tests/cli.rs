@@ -238,6 +238,37 @@ fn finetune_writes_a_head_that_classify_uses() {
     let label = line["top_k"][0]["label"].as_str().unwrap().to_string();
     assert!(vit_wasm::data::cifar::CLASS_NAMES.contains(&label.as_str()), "{label}");
 
+    // The same backbone without a head (HF's `ViTModel`) says so, and classifies with the head.
+    let headless = "tests/fixtures/tiny_hf_headless";
+    let out = vit(&[
+        "classify",
+        "--model",
+        headless,
+        "tests/fixtures/images/grey.png",
+        "--device",
+        "flex",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/tiny_hf_headless: this model has no classification head"),
+        "{stderr}"
+    );
+    let out = vit(&[
+        "classify",
+        "--model",
+        headless,
+        "--head",
+        head.to_str().unwrap(),
+        "tests/fixtures/images/grey.png",
+        "--json",
+        "--device",
+        "flex",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["top_k"], line["top_k"]);
+
     // A malformed data file stops the run with its name and what is wrong. Files built to
     // exhaust memory (archives inflating to gigabytes, pickle memo bombs) or the stack do too, in
     // bounded memory: without the bounds each took gigabytes; with them, the 256 MB archive cap

@@ -243,7 +243,8 @@ async function loadModel(source) {
     $('model-info').textContent =
       `${label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
       `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
-      `${info.numLabels} labels, ${count(info.parameters)} parameters. Loaded in ${duration(seconds)}, ${where}.`;
+      `${info.numLabels ? `${info.numLabels} labels` : 'no classification head (a backbone for fine-tuning: train a head below or import one)'}, ` +
+      `${count(info.parameters)} parameters. Loaded in ${duration(seconds)}, ${where}.`;
     $('keep-model').hidden = from !== 'file';
     await storage.modelLoaded(info.fingerprint);
     await warmUp();

@@ -16,7 +16,7 @@ const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
 export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, featuresStored }) {
   const data = { train: null, test: null, classNames: [] };
   const files = { train: [], test: [] };
-  let model = null; // { fingerprint }
+  let model = null; // { fingerprint, ownHead }
   let running = false;
   let run = null; // live state of the run in progress
 
@@ -320,10 +320,15 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     $('head-export').disabled = false;
   }
 
+  /// No trained head yet. A backbone made for fine-tuning has no head of its own either.
   function resetHeads() {
+    const own = model?.ownHead ?? true;
     const option = $('head-select').querySelector('[value=trained]');
     option.disabled = true;
     option.textContent = 'a CIFAR-10 head (train or import one)';
+    const original = $('head-select').querySelector('[value=original]');
+    original.disabled = !own;
+    original.textContent = own ? 'the model’s own head' : 'the model’s own head (it has none: train or import one)';
     $('head-select').value = 'original';
     $('head-export').disabled = true;
   }
@@ -384,7 +389,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
   return {
     /// A new model: its heads are gone, and its features are keyed by its fingerprint.
     modelLoaded(info) {
-      model = { fingerprint: info.fingerprint };
+      model = { fingerprint: info.fingerprint, ownHead: info.numLabels > 0 };
       resetHeads();
       updateStart();
     },

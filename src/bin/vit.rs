@@ -13,6 +13,7 @@ use vit_wasm::classifier::{Classifier, Prediction};
 use vit_wasm::data::cifar::{Images, read_file};
 use vit_wasm::data::splits::OtherSplit;
 use vit_wasm::data::{Split, Splits};
+use vit_wasm::error::VitError;
 use vit_wasm::load::{Head, ModelFiles, NamedBytes};
 use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, sample};
 
@@ -203,6 +204,14 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
         let head = Head::from_bytes(&name, &bytes, classifier.config.hidden_size, &classifier.device)?;
         classifier = classifier.with_head(&head);
+    }
+    // A backbone without a head: said once, before any image is read.
+    if !classifier.has_head() {
+        bail!(
+            "{}: {} (`vit finetune` trains one; `--head` uses it)",
+            args.model.display(),
+            VitError::NoHead
+        );
     }
     let (backend, top_k) = (classifier.backend(), usize::from(args.top_k));
     let mut all_ok = true;

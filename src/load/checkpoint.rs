@@ -183,7 +183,13 @@ impl Names {
             });
         }
         let fc1 = self.shape_of(file, "blocks.0.mlp.fc1.weight", 2, "[mlp, hidden]")?;
-        let head = self.shape_of(file, "head.weight", 2, "[labels, hidden]")?;
+        // A backbone for fine-tuning has no head (HF's `ViTModel`, timm's `num_classes=0`).
+        let num_labels = if file.contains(&self.file_name("head.weight")) || file.contains(&self.file_name("head.bias"))
+        {
+            self.shape_of(file, "head.weight", 2, "[labels, hidden]")?[0]
+        } else {
+            0
+        };
         Ok(WeightShapes {
             image_size: grid * patch_size,
             patch_size,
@@ -191,7 +197,7 @@ impl Names {
             hidden_size,
             num_layers,
             mlp_size: fc1[0],
-            num_labels: head[0],
+            num_labels,
         })
     }
 }
@@ -301,7 +307,11 @@ impl Loader<'_> {
             pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
             blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
             norm: self.layer_norm("norm")?,
-            head: self.linear("head", d, c.num_labels)?,
+            head: if c.num_labels == 0 {
+                None
+            } else {
+                Some(self.linear("head", d, c.num_labels)?)
+            },
         })
     }
 }

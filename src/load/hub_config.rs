@@ -365,6 +365,10 @@ pub fn resolve_config(
 }
 
 fn resolve_labels(file: &str, json: &ConfigJson, num_labels: usize) -> Result<Vec<String>, LoadError> {
+    // Without a head, label names in a config name nothing (transformers writes two defaults).
+    if num_labels == 0 {
+        return Ok(Vec::new());
+    }
     let count_agrees = |field: &str, count: usize| {
         if count == num_labels {
             Ok(())

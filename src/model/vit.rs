@@ -1,5 +1,7 @@
 //! The Vision Transformer: patch embedding, class token, learned position embeddings, a stack of
-//! encoder blocks, a final LayerNorm, and a linear head on the class token.
+//! encoder blocks, a final LayerNorm, and a linear head on the class token (none for a backbone
+//! made for fine-tuning: its output is then the class-token feature, as timm's with
+//! `num_classes=0`).
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
@@ -18,7 +20,7 @@ pub struct VisionTransformer {
     pub pos_embed: Param<Tensor<3>>,
     pub blocks: Vec<Block>,
     pub norm: LayerNorm,
-    pub head: Linear,
+    pub head: Option<Linear>,
 }
 
 impl VisionTransformer {
@@ -54,9 +56,17 @@ impl VisionTransformer {
         self.encode(images, &mut drop::<Tensor<4>>, Outputs::ClassToken)
     }
 
-    /// Logits `[batch, labels]`.
+    /// Logits `[batch, labels]` (the features where there is no head).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.forward_features(images))
+        self.forward_head(self.forward_features(images))
+    }
+
+    /// The head on class-token features.
+    pub fn forward_head(&self, features: Tensor<2>) -> Tensor<2> {
+        match &self.head {
+            Some(head) => head.forward(features),
+            None => features,
+        }
     }
 
     /// The model on `device`, each encoder layer laid out for that backend's kernels.
@@ -70,14 +80,12 @@ impl VisionTransformer {
     /// Logits, handing each block's attention weights `[batch, heads, tokens, tokens]` to
     /// `attention` in order as the pass makes them.
     pub fn forward_with_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
-        self.head
-            .forward(self.encode(images, &mut attention, Outputs::AllTokens))
+        self.forward_head(self.encode(images, &mut attention, Outputs::AllTokens))
     }
 
     /// As [`Self::forward_with_attention`], but the last block's weights only for the class
     /// token's query, `[batch, heads, 1, tokens]`: all that the attention rollout reads of them.
     pub fn forward_with_class_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
-        self.head
-            .forward(self.encode(images, &mut attention, Outputs::ClassToken))
+        self.forward_head(self.encode(images, &mut attention, Outputs::ClassToken))
     }
 }

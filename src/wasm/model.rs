@@ -221,7 +221,11 @@ impl Model {
         let c = &self.own.config;
         let blank = vec![0.0; c.num_channels * c.image_size * c.image_size];
         let start = now_ms();
-        self.own.logits_with_attention(&[blank]).await?;
+        if self.own.has_head() {
+            self.own.logits_with_attention(&[blank]).await?;
+        } else {
+            self.own.features(&[blank]).await?;
+        }
         Ok(now_ms() - start)
     }
 

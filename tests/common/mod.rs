@@ -14,6 +14,10 @@ pub const HF_F16: &[u8] = include_bytes!("../fixtures/tiny_hf_f16.safetensors");
 pub const HF_BF16: &[u8] = include_bytes!("../fixtures/tiny_hf_bf16.safetensors");
 pub const TIMM_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_timm/model.safetensors");
 pub const TIMM_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_timm/config.json");
+pub const HF_HEADLESS_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_hf_headless/model.safetensors");
+pub const HF_HEADLESS_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_hf_headless/config.json");
+pub const TIMM_HEADLESS_WEIGHTS: &[u8] = include_bytes!("../fixtures/tiny_timm_headless/model.safetensors");
+pub const TIMM_HEADLESS_CONFIG: &[u8] = include_bytes!("../fixtures/tiny_timm_headless/config.json");
 pub const REFERENCE: &[u8] = include_bytes!("../fixtures/reference.safetensors");
 pub const CIFAR_BATCH: &[u8] = include_bytes!("../fixtures/cifar/data_batch_1.bin");
 pub const CIFAR_PYTHON_TAR: &[u8] = include_bytes!("../fixtures/cifar/cifar-10-python.tar.gz");
@@ -91,10 +95,20 @@ pub enum Fixture {
     HfF16,
     HfBf16,
     Timm,
+    /// The same backbones without a head: HF's `ViTModel`, timm's `num_classes=0`.
+    HfHeadless,
+    TimmHeadless,
 }
 
 impl Fixture {
-    pub const ALL: [Fixture; 4] = [Fixture::Hf, Fixture::HfF16, Fixture::HfBf16, Fixture::Timm];
+    pub const ALL: [Fixture; 6] = [
+        Fixture::Hf,
+        Fixture::HfF16,
+        Fixture::HfBf16,
+        Fixture::Timm,
+        Fixture::HfHeadless,
+        Fixture::TimmHeadless,
+    ];
 
     pub fn files(self) -> ModelFiles<'static> {
         let nb = |name, bytes| NamedBytes { name, bytes };
@@ -117,6 +131,16 @@ impl Fixture {
                 config: Some(nb("config.json", TIMM_CONFIG)),
                 preprocessor: None,
             },
+            Fixture::HfHeadless => ModelFiles {
+                weights: nb("model.safetensors", HF_HEADLESS_WEIGHTS),
+                config: Some(nb("config.json", HF_HEADLESS_CONFIG)),
+                preprocessor: Some(nb("preprocessor_config.json", HF_PREPROCESSOR)),
+            },
+            Fixture::TimmHeadless => ModelFiles {
+                weights: nb("model.safetensors", TIMM_HEADLESS_WEIGHTS),
+                config: Some(nb("config.json", TIMM_HEADLESS_CONFIG)),
+                preprocessor: None,
+            },
         }
     }
 
@@ -126,7 +150,8 @@ impl Fixture {
             Fixture::Hf => ("hf", "hf"),
             Fixture::HfF16 => ("hf_f16", "hf"),
             Fixture::HfBf16 => ("hf_bf16", "hf"),
-            Fixture::Timm => ("timm", "timm"),
+            Fixture::Timm | Fixture::TimmHeadless => ("timm", "timm"),
+            Fixture::HfHeadless => ("hf", "hf"),
         }
     }
 }
@@ -159,10 +184,23 @@ pub async fn check_parity(fixture: Fixture, backend: BackendKind, tolerance: f32
             );
         }
     };
-    compare("logits", model.logits(&pixels).await.unwrap());
     // The half-precision files have reference logits only.
-    if matches!(fixture, Fixture::Hf | Fixture::Timm) {
+    if !matches!(fixture, Fixture::HfF16 | Fixture::HfBf16) {
         compare("features", model.features(&pixels).await.unwrap());
+    }
+    if matches!(fixture, Fixture::HfHeadless | Fixture::TimmHeadless) {
+        // A backbone has features, not answers; with the full model's head it is the full model.
+        assert_eq!((model.config.num_labels, model.labels.len()), (0, 0));
+        let e = model.logits(&pixels).await.unwrap_err();
+        assert!(matches!(e, vit_wasm::error::VitError::NoHead), "{e}");
+        let full = classifier(Fixture::Hf, backend).await;
+        let head = vit_wasm::load::Head {
+            linear: full.model.head.clone().expect("the full model has a head"),
+            labels: full.labels.clone(),
+        };
+        compare("logits", model.with_head(&head).logits(&pixels).await.unwrap());
+    } else {
+        compare("logits", model.logits(&pixels).await.unwrap());
     }
 }
 

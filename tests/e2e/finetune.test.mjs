@@ -200,3 +200,29 @@ test('a worker that dies with several calls pending is replaced once, and the pa
     await context.close();
   }
 });
+
+test('a backbone without a head says so, fine-tunes, and classifies with the head it trained', async () => {
+  const context = await env.browser.newContext();
+  const { page, logs } = await openPage(context, env.server.url);
+  try {
+    await page.getByTestId('backend').selectOption('flex');
+    // Hugging Face's `ViTModel` layout: no `vit.` prefix, a pooler, no classifier.
+    await page.getByTestId('model-input').setInputFiles(['model.safetensors', 'config.json', 'preprocessor_config.json'].map((f) => join(FIXTURES, 'tiny_hf_headless', f)));
+    await waitStatus(page, /^ready$/);
+    assert.match(await page.locator('#model-info').textContent(), /3 heads, .* no classification head \(a backbone for fine-tuning: train a head below or import one\)/);
+    assert.equal(await page.locator('[data-testid=head-select] option[value=original]').evaluate((o) => o.disabled), true);
+    await page.getByTestId('image-input').setInputFiles(image('grey.png'));
+    await waitStatus(page, /^ready$/);
+    assert.match(await page.locator('[data-testid=result][data-file="grey.png"] [data-testid=error]').textContent(), /this model has no classification head/);
+
+    await upload(page);
+    await finetune(page, { epochs: 2 });
+    assert.equal(await page.getByTestId('head-select').inputValue(), 'trained');
+    const trained = await classifyGrey(page);
+    assert.ok(trained.length === 5 && trained.every((p) => CLASSES.includes(p.label)), JSON.stringify(trained));
+    await page.screenshot({ path: join(ARTIFACTS, 'finetune-headless.png'), fullPage: true });
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'finetune-headless.log'), logs.join('\n'));
+    await context.close();
+  }
+});
