@@ -2,6 +2,7 @@
 // All model work happens in worker.js.
 import { setupFinetune } from './finetune.js';
 import { Code } from './protocol.js';
+import { version } from './model_store.js';
 import { setupStorage } from './storage_panel.js';
 
 // The worker fetches it, so the address is made absolute (the worker's base is www/).
@@ -193,6 +194,7 @@ async function replaceWorker(backendName) {
   }
   $('cpu-kernel').hidden = backend === 'wgpu';
   if (lastSource) await loadModel(lastSource);
+  else modelLoaded = false;
   await finetune.workerRestarted();
 }
 
@@ -213,27 +215,28 @@ function recover(reason) {
 
 // ---- model loading -----------------------------------------------------------------------------
 
-/// One bar for the whole model: bytes, percent, speed and time left.
+/// One bar for the whole model: bytes, percent, speed and time left (`seconds` since the
+/// worker's first byte; a total the bytes outgrow, as with a compressed response, is unknown).
 const LOADING = { network: 'downloading', storage: "reading from this browser's storage", file: 'reading' };
-let loadStarted = 0;
-function showLoad({ name, from, loaded, total }) {
-  const seconds = (performance.now() - loadStarted) / 1000;
+function showLoad({ name, from, loaded, total, seconds }) {
   const rate = loaded / Math.max(seconds, 1e-3);
-  const left = total ? `, ${duration((total - loaded) / rate)} left` : '';
-  const of = total ? ` of ${mb(total)} (${((loaded / total) * 100).toFixed(0)}%)` : '';
-  progress(total ? loaded / total : 0, `${LOADING[from]} ${name}: ${mb(loaded)}${of}, ${mb(rate)}/s${left}`);
+  const known = total >= loaded ? total : 0;
+  const left = known ? `, ${duration((known - loaded) / rate)} left` : '';
+  const of = known ? ` of ${mb(known)} (${((loaded / known) * 100).toFixed(0)}%)` : '';
+  progress(known ? loaded / known : 0, `${LOADING[from]} ${name}: ${mb(loaded)}${of}, ${mb(rate)}/s${left}`);
 }
 
 /// Loads a model in the worker from `source` (a ModelSource of protocol.js): the worker reads the
-/// download, the file or the stored copy itself, and keeps a download as it streams in.
+/// download, the file or the stored copy itself, and keeps a download as it streams in. Whether
+/// it loaded.
 async function loadModel(source) {
   busy++;
   setStatus('loading model…');
   pageError(null);
   try {
-    loadStarted = performance.now();
+    const started = performance.now();
     const { info, from, label } = await call('loadModel', [source]);
-    const seconds = (performance.now() - loadStarted) / 1000;
+    const seconds = (performance.now() - started) / 1000;
     progress(null);
     modelLoaded = true;
     lastSource = source;
@@ -246,22 +249,25 @@ async function loadModel(source) {
       `${info.numLabels ? `${info.numLabels} labels` : 'no classification head (a backbone for fine-tuning: train a head below or import one)'}, ` +
       `${count(info.parameters)} parameters. Loaded in ${duration(seconds)}, ${where}.`;
     $('keep-model').hidden = from !== 'file';
-    await storage.modelLoaded(info.fingerprint);
+    // The panel lists what is kept; never in the way of the model.
+    storage.modelLoaded(info.fingerprint).catch((e) => console.warn(`storage panel: ${e.message}`));
     await warmUp();
+    return true;
   } catch (e) {
     progress(null);
     pageError(modelLoaded ? `${e.message}. The model loaded before is still in use.` : e.message);
     if (e.code === Code.crashed) await recover('The model worker crashed while loading');
+    return false;
   } finally {
     busy--;
     idle();
   }
 }
 
-/// Whether this server has the model weights/download.sh fetches.
-async function serverHasModel() {
+/// The version of the model weights/download.sh fetches that this server has, or null.
+async function serverModelVersion() {
   const response = await fetch(`${SERVER_MODEL}model.safetensors`, { method: 'HEAD' }).catch(() => null);
-  return Boolean(response?.ok);
+  return response?.ok ? version(response) : null;
 }
 
 // ---- images ------------------------------------------------------------------------------------
@@ -493,20 +499,21 @@ async function main() {
   }
   $('keep-model').addEventListener('click', async () => {
     $('keep-model').disabled = true;
-    try {
-      await storage.keep(() => call('keepModel', ['dropped']));
-      $('keep-model').hidden = true;
-      lastSource = { stored: 'dropped' };
-    } finally {
-      $('keep-model').disabled = false;
-    }
+    // (Until the worker is replaced, the dropped files themselves stay the model's source.)
+    if (await storage.keep(() => call('keepModel', ['dropped']))) $('keep-model').hidden = true;
+    $('keep-model').disabled = false;
   });
 
-  // The model used last of those this browser keeps, else the server's (kept as it downloads).
-  const stored = await storage.models();
-  if (stored.length) await loadModel({ stored: stored[0].id });
-  else if (await serverHasModel()) await loadModel({ server: SERVER_MODEL, keepAs: 'server' });
-  else $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
+  // The model used last of those this browser keeps (the server's only while it serves that
+  // version), the next if one fails to load, else the server's, kept as it downloads.
+  busy++;
+  const served = await serverModelVersion();
+  const kept = (await storage.models()).filter((m) => m.id !== 'server' || !served || m.manifest.version === served);
+  let loaded = false;
+  for (const { id } of kept) if ((loaded = await loadModel({ stored: id }))) break;
+  if (!loaded && served) await loadModel({ server: SERVER_MODEL, keepAs: 'server' });
+  else if (!loaded && !kept.length) $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
+  busy--;
   idle();
 }
 

@@ -18,8 +18,14 @@ function db() {
       request.result.createObjectStore(STORE);
       request.result.createObjectStore(SIZES);
     };
-    request.onsuccess = () => resolve(request.result);
+    request.onsuccess = () => {
+      // A newer version of the page in another tab must not wait for this one to close.
+      request.result.onversionchange = () => request.result.close();
+      resolve(request.result);
+    };
     request.onerror = () => resolve(null);
+    // An older version of the page in another tab holds the database open: no cache here.
+    request.onblocked = () => resolve(null);
   });
   return opened;
 }
@@ -45,6 +51,11 @@ export const get = (key) => run('readonly', (s) => s.get(key));
 export const put = (key, value) => run('readwrite', (s, sizes) => (sizes.put(bytes(value), key), s.put(value, key)));
 export const remove = (key) => run('readwrite', (s, sizes) => (sizes.delete(key), s.delete(key)));
 export const clear = () => run('readwrite', (s, sizes) => (sizes.clear(), s.clear()));
+
+/// Removes the features of the model with `fingerprint` (one that is no longer kept).
+export async function removeModel(fingerprint) {
+  for (const { key } of await entries()) if (key.startsWith(`${fingerprint}/`)) await remove(key);
+}
 
 /// Every stored set: [{ key, bytes }].
 export async function entries() {

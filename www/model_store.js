@@ -6,9 +6,10 @@
 
 const FOLDER = 'models';
 
-/// The models' folder, or null where this browser has no OPFS.
+/// The models' folder, or null where this browser cannot keep files for pages (no OPFS, or no
+/// writable streams: Safari before 2025).
 async function folder() {
-  if (!navigator.storage?.getDirectory) return null;
+  if (!navigator.storage?.getDirectory || !self.FileSystemFileHandle?.prototype.createWritable) return null;
   return (await navigator.storage.getDirectory()).getDirectoryHandle(FOLDER, { create: true });
 }
 
@@ -30,39 +31,55 @@ async function manifestOf(dir) {
 // across tabs), so that an unfinished copy is only removed once nobody is writing it.
 const lockName = (id) => `vit-wasm-model:${id}`;
 
-/// Runs `use` unless a writer holds model `id`'s lock.
+/// Runs `use` while holding model `id`'s lock, unless a writer holds it (then returns undefined).
 async function unlessWritten(id, use) {
   if (!navigator.locks) return use();
   return navigator.locks.request(lockName(id), { ifAvailable: true }, (lock) => lock && use());
 }
 
 /// The complete models, the one used last first: [{ id, manifest, bytes }], where manifest is
-/// { label, weights, files: { name: bytes }, fingerprint, usedAt }. Unfinished ones that nobody is
-/// writing are removed.
+/// { label, weights, files: { name: bytes }, fingerprint, version, usedAt }. Unfinished ones that
+/// nobody is writing are removed.
 export async function list() {
   const dir = await folder().catch(() => null);
   if (!dir) return [];
   const models = [];
   for await (const [id, handle] of dir.entries()) {
     const manifest = handle.kind === 'directory' && (await manifestOf(handle));
-    if (manifest) models.push({ id, manifest, bytes: total(manifest.files) });
-    else await unlessWritten(id, () => dir.removeEntry(id, { recursive: true }).catch(() => {}));
+    if (manifest) {
+      models.push({ id, manifest, bytes: total(manifest.files) });
+      continue;
+    }
+    // Looked at again under the lock: a writer may have finished in between.
+    await unlessWritten(id, async () => {
+      if (handle.kind === 'directory' && (await manifestOf(handle))) return;
+      await dir.removeEntry(id, { recursive: true }).catch(() => {});
+    });
   }
   return models.sort((a, b) => b.manifest.usedAt - a.manifest.usedAt);
 }
 
+/// Removes a kept model; returns its manifest (null when there was none).
 export async function remove(id) {
-  await (await folder())?.removeEntry(id, { recursive: true }).catch(() => {});
+  const dir = await folder();
+  const model = await dir?.getDirectoryHandle(id).catch(() => null);
+  if (!model) return null;
+  const manifest = await manifestOf(model);
+  // The manifest first: whatever stays behind is then an unfinished copy, never a complete one.
+  await model.removeEntry('manifest.json').catch(() => {});
+  await dir.removeEntry(id, { recursive: true }).catch(() => {});
+  return manifest;
 }
 
-/// A complete model's files: { manifest, file(name) → File | null }; marks it used now.
+/// A complete model's files: { manifest, file(name) → File | null, used() }; `used()` marks it as
+/// the one to start with next time, once it has loaded.
 export async function open(id) {
   const dir = await (await folder()).getDirectoryHandle(id);
   const manifest = await manifestOf(dir);
-  if (!manifest) throw new Error(`the stored model ${id} is incomplete`);
-  await writeManifest(dir, { ...manifest, usedAt: Date.now() });
+  if (!manifest) throw new Error(`the kept model ${id} is incomplete`);
   const file = async (name) => (name in manifest.files ? (await dir.getFileHandle(name)).getFile() : null);
-  return { manifest, file };
+  const used = () => writeManifest(dir, { ...manifest, usedAt: Date.now() }).catch(() => {});
+  return { manifest, file, used };
 }
 
 async function writeManifest(dir, manifest) {
@@ -79,39 +96,66 @@ export class StoreError extends Error {}
 // so a model of this size never waits for it: the download is written on after the model is ready.
 const BACKLOG = 512 << 20;
 
-/// Starts keeping a model as `id`, replacing an earlier copy. Bytes are written as they arrive,
-/// by the browser off this thread: `add(name, bytes)`, then `write(name, chunk)`s, which return at
-/// once unless 512 MB are already waiting; `commit(manifest)` once the model has loaded waits for
-/// the disk and makes the copy complete; `abort()` removes it. A write that fails (over quota)
-/// removes the partial copy, and the next `write` or the `commit` throws a StoreError.
+/// Starts keeping a model as `id`, replacing an earlier copy; `replaced` is that copy's manifest.
+/// Bytes are written as they arrive, by the browser off this thread: `add(name, bytes)`, then
+/// `write(name, chunk)`s, which return at once unless 512 MB are already waiting;
+/// `commit(manifest)` once the model has loaded waits for the disk and makes the copy complete;
+/// `abort()` removes it. A write that fails (over quota) removes the partial copy, and the next
+/// `add`, `write` or the `commit` throws a StoreError. Another tab writing the same model is not
+/// waited for: this one is then not kept.
 export async function create(id) {
   const dir = await folder();
-  if (!dir) throw new StoreError('this browser has no file storage for pages (OPFS)');
-  // Held until the copy is complete or removed.
-  const release = navigator.locks
-    ? await new Promise((held) => navigator.locks.request(lockName(id), () => new Promise((done) => held(done))))
-    : () => {};
-  await dir.removeEntry(id, { recursive: true }).catch(() => {});
-  const model = await dir.getDirectoryHandle(id, { create: true });
+  if (!dir) throw new StoreError('this browser cannot keep files for pages');
+  let release = () => {};
+  if (navigator.locks) {
+    release = await new Promise((held) =>
+      navigator.locks.request(lockName(id), { ifAvailable: true }, (lock) => (lock ? new Promise((done) => held(done)) : held(null))),
+    );
+    if (!release) throw new StoreError('another tab is keeping this model right now');
+  }
+  try {
+    const replaced = await remove(id);
+    const model = await dir.getDirectoryHandle(id, { create: true });
+    return writer(dir, id, model, replaced, release);
+  } catch (e) {
+    release();
+    throw e instanceof StoreError ? e : new StoreError(`${e.name}: ${e.message}`);
+  }
+}
+
+function writer(dir, id, model, replaced, release) {
   const files = new Map(); // name -> { writable, bytes (expected; 0 when unknown), written, queued, done, error }
   const abort = async () => {
     for (const { writable } of files.values()) await writable.abort().catch(() => {});
     files.clear();
-    await dir.removeEntry(id, { recursive: true }).catch(() => {});
+    // An aborted stream may hold its file a moment longer; what stays has no manifest, and the
+    // next listing removes it.
+    for (let tries = 0; tries < 5; tries++) {
+      if (await dir.removeEntry(id, { recursive: true }).then(() => true, () => false)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     release();
   };
   const failed = async (name, file) => {
     await abort();
     const { quota = 0, usage = 0 } = (await navigator.storage.estimate?.()) ?? {};
     const whole = file.bytes ? ` (${size(file.bytes)})` : '';
+    const what = file.error.name === 'QuotaExceededError' ? 'did not fit in' : 'could not be written to';
     return new StoreError(
-      `${name}${whole} did not fit in this browser's storage (${file.error.name} after ${size(file.written)}; the browser reports ${size(Math.max(0, quota - usage))} free)`,
+      `${name}${whole} ${what} this browser's storage (${file.error.name} after ${size(file.written)}; the browser reports ${size(Math.max(0, quota - usage))} free)`,
     );
   };
   return {
+    replaced,
     async add(name, bytes) {
-      const writable = await (await model.getFileHandle(name, { create: true })).createWritable();
-      files.set(name, { writable, bytes, written: 0, queued: 0, done: Promise.resolve(), error: null });
+      const file = { bytes, written: 0, queued: 0, done: Promise.resolve(), error: null };
+      try {
+        file.writable = await (await model.getFileHandle(name, { create: true })).createWritable();
+      } catch (e) {
+        file.error = e;
+        throw await failed(name, file);
+      }
+      files.set(name, file);
     },
     async write(name, chunk) {
       const file = files.get(name);
@@ -119,7 +163,8 @@ export async function create(id) {
       file.queued += chunk.byteLength;
       file.done = file.done.then(async () => {
         try {
-          if (!file.error) await file.writable.write(chunk);
+          if (file.error) return;
+          await file.writable.write(chunk);
           file.written += chunk.byteLength;
         } catch (e) {
           file.error = e;
@@ -149,6 +194,10 @@ export async function create(id) {
     abort,
   };
 }
+
+/// Which version of a file the server has (a HEAD and a GET of it agree): a kept copy of an
+/// older one is not used.
+export const version = (response) => ['Content-Length', 'Last-Modified', 'ETag'].map((h) => response.headers.get(h) ?? '').join(' ');
 
 /// A size for people: 12 kB, 3.4 MB, 346 MB, 10.7 GB.
 export function size(bytes) {

@@ -53,6 +53,8 @@ const server = createServer(async (req, res) => {
       ...headers,
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
       'Content-Length': info.size,
+      // Tells the page whether the model it keeps is the one served.
+      'Last-Modified': info.mtime.toUTCString(),
     });
     if (req.method === 'HEAD') res.end();
     else createReadStream(file).pipe(res);

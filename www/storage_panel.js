@@ -1,6 +1,6 @@
 // The storage panel: what this page keeps in the browser (models in OPFS, fine-tuning features
 // in IndexedDB) with their sizes and a button to remove each, the space left, and whether the
-// browser may evict them. Features of a model that is neither loaded nor kept are removed.
+// browser may evict them. A kept model's features go with it when it is removed or replaced.
 import * as featureStore from './feature_store.js';
 import * as modelStore from './model_store.js';
 
@@ -48,50 +48,51 @@ export function setupStorage({ use, removed }) {
     return li;
   }
 
-  async function refresh() {
+  /// Redraws the panel; one at a time, so that an older listing never overwrites a newer one.
+  let drawing = Promise.resolve();
+  function refresh() {
+    drawing = drawing.then(draw, draw);
+    return drawing;
+  }
+
+  async function draw() {
     const models = await modelStore.list();
-    let features = await featureStore.entries();
-    if (current) {
-      const wanted = new Set([current, ...models.map((m) => m.manifest.fingerprint)]);
-      const orphans = features.filter((f) => !wanted.has(f.key.split('/')[0]));
-      for (const { key } of orphans) await featureStore.remove(key);
-      features = features.filter((f) => !orphans.includes(f));
-    }
-    const list = $('storage-list');
-    list.replaceChildren(
-      ...models.map(({ id, manifest, bytes }) => {
-        const inUse = manifest.fingerprint === current;
-        const li = row('stored-model', `${manifest.label}: ${size(bytes)}${inUse ? ' (in use)' : ''}`, [
-          ...(inUse ? [] : [['Use', () => use(id)]]),
-          [
-            'Remove',
-            async () => {
-              await modelStore.remove(id);
-              removed(id);
-            },
-          ],
-        ]);
-        li.dataset.id = id;
-        return li;
-      }),
-    );
+    const features = await featureStore.entries();
+    const { usage, quota } = (await navigator.storage?.estimate?.()) ?? {};
+    persisted ??= (await navigator.storage?.persisted?.()) ?? false;
+    const rows = models.map(({ id, manifest, bytes }) => {
+      const inUse = manifest.fingerprint === current;
+      const li = row('stored-model', `${manifest.label}: ${size(bytes)}${inUse ? ' (in use)' : ''}`, [
+        ...(inUse ? [] : [['Use', () => use(id)]]),
+        [
+          'Remove',
+          async () => {
+            // Its features go with it: nothing could use them again.
+            const removedModel = await modelStore.remove(id);
+            if (removedModel?.fingerprint) await featureStore.removeModel(removedModel.fingerprint);
+            removed(id);
+          },
+        ],
+      ]);
+      li.dataset.id = id;
+      return li;
+    });
     if (features.length) {
       const bytes = features.reduce((n, f) => n + f.bytes, 0);
       const sets = features.length === 1 ? '1 set' : `${features.length} sets`;
-      list.append(row('stored-features', `Fine-tuning features: ${sets}, ${size(bytes)}`, [['Remove', () => featureStore.clear()]]));
+      rows.push(row('stored-features', `Fine-tuning features: ${sets}, ${size(bytes)}`, [['Remove', () => featureStore.clear()]]));
     }
-    const { usage, quota } = (await navigator.storage?.estimate?.()) ?? {};
     const kept = models.length || features.length;
-    persisted ??= (await navigator.storage?.persisted?.()) ?? false;
     const allows = quota ? `, which allows it ${size(quota)}` : '';
     const eviction = persisted ? 'Persistent storage is granted: the browser keeps it until you remove it.' : 'Persistent storage was not granted: the browser may remove it when space runs low.';
+    $('storage-list').replaceChildren(...rows);
     $('storage-summary').textContent = kept ? `This page keeps ${size(usage ?? 0)} in this browser${allows}. ${eviction}` : 'Nothing is kept in this browser.';
   }
 
   return {
     /// The kept models, the one used last first.
     models: () => modelStore.list(),
-    /// A model loaded: features of models neither loaded nor kept go.
+    /// A model loaded (the panel marks it in use).
     async modelLoaded(fingerprint) {
       current = fingerprint;
       await refresh();
@@ -102,16 +103,19 @@ export function setupStorage({ use, removed }) {
       await refresh();
       if (id) persist();
     },
-    /// Runs `store` (which keeps the loaded model) and says how it went.
+    /// Runs `store` (which keeps the loaded model) and says how it went; whether it was kept.
     async keep(store) {
+      let kept = false;
       try {
         await store();
         error(null);
         persist();
+        kept = true;
       } catch (e) {
         error(`The model is not kept in this browser (${e.message}).`);
       }
       await refresh();
+      return kept;
     },
     refresh,
   };

@@ -88,28 +88,15 @@ const ops = {
   async loadModel(source) {
     await storing;
     const parts = await modelParts(source);
-    let store = null;
-    let failed = null; // why the download is not kept
-    if (source.keepAs) store = await modelStore.create(source.keepAs).catch((e) => ((failed = e), null));
-    const keep = async (name, chunk) => {
-      try {
-        await store?.write(name, chunk);
-      } catch (e) {
-        // Over quota: the model still loads, and is not kept.
-        store = null;
-        failed = e;
-      }
-    };
+    const keep = source.keepAs ? await keeper(source.keepAs) : null;
     try {
-      for (const [name, bytes] of configs(parts)) {
-        await store?.add(name, bytes.byteLength);
-        await keep(name, bytes);
-      }
-      await store?.add(parts.weights.name, parts.weights.size);
+      if (keep) await keepConfigs(keep, parts);
+      await keep?.add(parts.weights.name, parts.weights.size);
       const upload = new vit.WeightsUpload(parts.weights.name);
       try {
         const reader = parts.weights.stream.getReader();
         const total = parts.weights.size;
+        const started = performance.now();
         let loaded = 0;
         let reported = 0;
         try {
@@ -117,11 +104,11 @@ const ops = {
             const { done, value } = await reader.read();
             if (done) break;
             upload.push(value);
-            await keep(parts.weights.name, value);
+            await keep?.write(parts.weights.name, value);
             loaded += value.byteLength;
             if (loaded - reported >= 1 << 22 || loaded === total) {
               reported = loaded;
-              post('load', { name: parts.weights.name, from: parts.from, loaded, total });
+              post('load', { name: parts.weights.name, from: parts.from, loaded, total, seconds: (performance.now() - started) / 1000 });
             }
           }
         } catch (e) {
@@ -140,16 +127,19 @@ const ops = {
       prepared = null;
       loadedFrom = source.files ? source : null;
       const info = model.info();
-      if (source.keepAs) {
-        const manifest = { label: parts.label, weights: parts.weights.name, fingerprint: info.fingerprint };
-        storing = (failed ? Promise.reject(failed) : store.commit(manifest)).then(
-          () => post('kept', { id: source.keepAs }),
-          (e) => post('kept', { error: e.message }),
-        );
+      await parts.used?.();
+      if (keep) {
+        const manifest = { label: parts.label, weights: parts.weights.name, fingerprint: info.fingerprint, version: parts.version };
+        storing = keep.commit(manifest).then(async (kept) => {
+          // The copy this one replaced (an older version on the server): its features go with it.
+          const old = keep.replaced()?.fingerprint;
+          if (kept.id && old && old !== info.fingerprint) await featureStore.removeModel(old);
+          post('kept', kept);
+        });
       }
       return { info, from: parts.from, label: parts.label };
     } catch (e) {
-      await store?.abort();
+      await keep?.abort();
       throw e;
     }
   },
@@ -162,13 +152,10 @@ const ops = {
     const parts = await modelParts(loadedFrom);
     const store = await modelStore.create(id);
     try {
-      for (const [name, bytes] of configs(parts)) {
-        await store.add(name, bytes.byteLength);
-        await store.write(name, bytes);
-      }
+      await keepConfigs(store, parts);
       await store.add(parts.weights.name, parts.weights.size);
       for await (const chunk of parts.weights.stream) await store.write(parts.weights.name, chunk);
-      await store.commit({ label: `${parts.label} (kept on an earlier visit)`, weights: parts.weights.name, fingerprint: model.info().fingerprint });
+      await store.commit({ label: `${parts.label} (kept in this browser)`, weights: parts.weights.name, fingerprint: model.info().fingerprint });
     } catch (e) {
       await store.abort();
       throw e;
@@ -206,14 +193,51 @@ const ops = {
   },
 };
 
-/// The configs a model has, as [name, bytes].
-const configs = (parts) => [['config.json', parts.config], ['preprocessor_config.json', parts.preprocessor]].filter(([, bytes]) => bytes);
+/// Writes the configs a model has to `store` (a model_store writer, or a keeper).
+async function keepConfigs(store, parts) {
+  for (const [name, bytes] of [['config.json', parts.config], ['preprocessor_config.json', parts.preprocessor]]) {
+    if (!bytes) continue;
+    await store.add(name, bytes.byteLength);
+    await store.write(name, bytes);
+  }
+}
 
-/// The parts of a model: { label, from, weights: { name, size, stream }, config, preprocessor }
-/// (configs as Uint8Array or null), from `source` (see protocol.js).
+/// Keeps a download as `id` as it streams, where it can: a failure (over quota, no storage,
+/// another tab writing it) only means it is not kept. `commit` resolves to { id } or { error }.
+async function keeper(id) {
+  let store = null;
+  let failed = null;
+  try {
+    store = await modelStore.create(id);
+  } catch (e) {
+    failed = e;
+  }
+  const attempt = async (step) => {
+    try {
+      if (store) await step(store);
+    } catch (e) {
+      failed = e;
+      store = null;
+    }
+  };
+  return {
+    add: (name, bytes) => attempt((s) => s.add(name, bytes)),
+    write: (name, chunk) => attempt((s) => s.write(name, chunk)),
+    abort: () => store?.abort(),
+    replaced: () => store?.replaced,
+    commit: async (manifest) => {
+      await attempt((s) => s.commit(manifest));
+      return failed ? { error: failed.message } : { id };
+    },
+  };
+}
+
+/// The parts of a model: { label, from, weights: { name, size, stream }, config, preprocessor,
+/// version?, used? } (configs as Uint8Array or null; `version` of a download, `used` of a kept
+/// copy), from `source` (see protocol.js).
 async function modelParts(source) {
   if (source.stored) {
-    const { manifest, file } = await modelStore.open(source.stored);
+    const { manifest, file, used } = await modelStore.open(source.stored);
     const bytes = async (name) => {
       const f = await file(name);
       return f && new Uint8Array(await f.arrayBuffer());
@@ -222,6 +246,7 @@ async function modelParts(source) {
     return {
       label: manifest.label,
       from: 'storage',
+      used,
       weights: { name: manifest.weights, size: weights.size, stream: weights.stream() },
       config: await bytes('config.json'),
       preprocessor: await bytes('preprocessor_config.json'),
@@ -256,6 +281,7 @@ async function modelParts(source) {
     label: `${url('model.safetensors').pathname.slice(1)} (from this server)`,
     from: 'network',
     weights: { name: 'model.safetensors', size: Number(weights.headers.get('Content-Length')) || 0, stream: weights.body },
+    version: modelStore.version(weights),
     config: await bytes('config.json'),
     preprocessor: await bytes('preprocessor_config.json'),
   };
@@ -287,7 +313,8 @@ self.onmessage = ({ data: message }) => {
       self.postMessage({ id, ok: true, value: await (ops[op] ? ops[op](...args) : forward(op, args)) });
     } catch (e) {
       // A trap leaves the wasm instance unusable: the page replaces this worker.
-      const code = e instanceof WebAssembly.RuntimeError ? Code.crashed : (e?.code ?? 'internal');
+      // (A DOMException's `code` is a number: not one of ours.)
+      const code = e instanceof WebAssembly.RuntimeError ? Code.crashed : typeof e?.code === 'string' ? e.code : 'internal';
       self.postMessage({ id, ok: false, error: String(e?.message ?? e), code });
     }
   });
