@@ -9,7 +9,7 @@ use crate::data::preprocess::{Preprocess, preprocess, preprocess_cifar};
 use crate::error::{LoadError, VitError};
 use crate::load::safetensors_file::SafetensorsFile;
 use crate::load::{Head, ModelFiles, NamedBytes, load_vit_from};
-use crate::model::{AttentionRollout, ViTConfig, VisionTransformer};
+use crate::model::{ViTConfig, VisionTransformer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Prediction {
@@ -115,7 +115,7 @@ impl Classifier {
     pub async fn logits_with_attention(&self, images: &[Vec<f32>]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), VitError> {
         self.head_or_error()?;
         let (logits, rollout) = on_pool(|| {
-            let mut rollout = AttentionRollout::default();
+            let mut rollout = self.model.rollout();
             let logits = self
                 .model
                 .forward_with_class_attention(self.batch(images), |w| rollout.add(w));

@@ -19,6 +19,8 @@ pub enum LoadError {
         "{file}: neither the Hugging Face ViT layout (`vit.embeddings.cls_token`, ...) nor the timm ViT layout (`cls_token` and `patch_embed.proj.weight`, ...)"
     )]
     UnknownLayout { file: String },
+    #[error("{file}: {what} is not supported")]
+    Unsupported { file: String, what: String },
     #[error("{file}: missing tensor `{name}`")]
     MissingTensor { file: String, name: String },
     #[error("{file}: tensor `{name}` has shape {found:?}, expected {expected}")]

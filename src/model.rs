@@ -13,6 +13,6 @@ pub mod rollout;
 pub mod vit;
 
 pub use attention::Outputs;
-pub use config::ViTConfig;
+pub use config::{Pool, ViTConfig};
 pub use rollout::AttentionRollout;
 pub use vit::VisionTransformer;

@@ -473,3 +473,83 @@ fn the_loaded_model_runs_on_every_cpu_backend() {
         assert_eq!(model.model.blocks.len(), 2);
     }
 }
+
+#[test]
+fn timm_variants_that_are_mixed_contradictory_or_unknown_are_refused_by_name() {
+    let variant = |name: &str| {
+        common::VARIANTS
+            .iter()
+            .find(|v| v.0 == name)
+            .map(|v| (v.1, v.2))
+            .unwrap()
+    };
+    let (gap, gap_config) = variant("gap_fc_norm");
+    let (no_cls, _) = variant("no_class_token");
+    let (registers, registers_config) = variant("dinov2_registers");
+    let heads = br#"{"model_args": {"num_heads": 3}}"#;
+    let config_error = |weights: &[u8], config: &[u8]| load(weights, Some(config), None).unwrap_err().to_string();
+
+    // The config says otherwise than the tensors.
+    assert_eq!(
+        config_error(gap, br#"{"model_args": {"num_heads": 3, "class_token": false}}"#),
+        "config.json: `model_args.class_token` is off but the weights have it on"
+    );
+    let four_to_two = String::from_utf8(registers_config.to_vec())
+        .unwrap()
+        .replace("\"reg_tokens\": 4", "\"reg_tokens\": 2");
+    assert_eq!(
+        config_error(registers, four_to_two.as_bytes()),
+        "config.json: `model_args.reg_tokens` is 2 but the weights have 4"
+    );
+    assert!(
+        config_error(gap, br#"{"model_args": {"num_heads": 3, "act_layer": "quick_gelu"}}"#)
+            .contains("`model_args.act_layer` is \"quick_gelu\"")
+    );
+    // Pooling this model does not have, or cannot have.
+    assert!(
+        config_error(gap, br#"{"global_pool": "map", "model_args": {"num_heads": 3}}"#)
+            .contains("`global_pool` is \"map\"")
+    );
+    assert!(
+        config_error(no_cls, br#"{"global_pool": "token", "model_args": {"num_heads": 3}}"#)
+            .contains("the weights have no class token to read out")
+    );
+    // Tensors of options this model does not have, or of two that exclude each other.
+    let with = |weights: &[u8], extra: &[(&str, usize)]| {
+        rewrite(weights, |t| {
+            for (name, n) in extra {
+                t.insert(name.to_string(), (Dtype::F32, vec![*n], vec![0; 4 * n]));
+            }
+        })
+    };
+    let e = load(
+        &with(gap, &[("blocks.0.attn.q_norm.weight", 16)]),
+        Some(gap_config),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "model.safetensors: normalised queries and keys (qk_norm): `blocks.0.attn.q_norm.weight` is not supported"
+    );
+    let e = load(
+        &with(gap, &[("norm.weight", 48), ("norm.bias", 48)]),
+        Some(gap_config),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("both a final norm (`norm`) and a norm after pooling (`fc_norm`)"),
+        "{e}"
+    );
+    // Position embeddings for neither a square grid nor one with its prefix tokens.
+    let odd = rewrite(registers, |t| {
+        t.insert("pos_embed".into(), (Dtype::F32, vec![1, 18, 48], vec![0; 4 * 18 * 48]));
+    });
+    let e = load(&odd, Some(heads), None).unwrap_err();
+    assert!(
+        matches!(e, LoadError::WrongShape { .. }) && e.to_string().contains("a square grid of patches"),
+        "{e}"
+    );
+}

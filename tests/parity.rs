@@ -23,6 +23,13 @@ fn every_layout_and_dtype_matches_the_reference_on_ndarray() {
 }
 
 #[test]
+fn timm_variants_match_timm_on_the_cpu_backends() {
+    for backend in [BackendKind::Flex, BackendKind::Ndarray] {
+        pollster::block_on(common::check_variants(backend, TOLERANCE));
+    }
+}
+
+#[test]
 fn attention_weights_match_the_reference() {
     let model = pollster::block_on(common::classifier(Fixture::Hf, BackendKind::Flex));
     common::check_last_attention(&model);

@@ -17,6 +17,7 @@ async fn parity_on_flex() {
         for fixture in Fixture::ALL {
             check_parity(fixture, BackendKind::Flex, 3e-5).await;
         }
+        common::check_variants(BackendKind::Flex, 3e-5).await;
     }
 }
 
@@ -25,6 +26,7 @@ async fn parity_on_ndarray() {
     for fixture in Fixture::ALL {
         check_parity(fixture, BackendKind::Ndarray, 3e-5).await;
     }
+    common::check_variants(BackendKind::Ndarray, 3e-5).await;
 }
 
 /// CI builds with REQUIRE_WEBGPU set: there a missing adapter fails the test instead of skipping.
@@ -41,6 +43,7 @@ async fn parity_on_webgpu() {
     for fixture in Fixture::ALL {
         check_parity(fixture, BackendKind::Wgpu, 1e-4).await;
     }
+    common::check_variants(BackendKind::Wgpu, 1e-4).await;
 }
 
 #[wasm_bindgen_test]

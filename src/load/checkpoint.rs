@@ -9,7 +9,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 
-use super::hub_config::{HubConfig, Layout, NamedBytes, WeightShapes, resolve_config};
+use super::hub_config::{HubConfig, Layout, NamedBytes, Variant, WeightShapes, resolve_config};
 use super::safetensors_file::SafetensorsFile;
 use crate::error::LoadError;
 use crate::model::attention::Attention;
@@ -17,7 +17,7 @@ use crate::model::block::Block;
 use crate::model::dense::Dense;
 use crate::model::mlp::Mlp;
 use crate::model::patch_embedding::PatchEmbedding;
-use crate::model::{ViTConfig, VisionTransformer};
+use crate::model::{Pool, ViTConfig, VisionTransformer};
 
 /// A model's files, as bytes: the browser has no file system.
 pub struct ModelFiles<'a> {
@@ -68,7 +68,7 @@ enum Source {
 
 impl Names {
     fn detect(file: &SafetensorsFile) -> Result<Self, LoadError> {
-        if file.contains("cls_token") && file.contains("patch_embed.proj.weight") {
+        if file.contains("patch_embed.proj.weight") && file.contains("pos_embed") {
             return Ok(Self {
                 layout: Layout::Timm,
                 hf_prefix: String::new(),
@@ -97,6 +97,8 @@ impl Names {
         let parts: Vec<&str> = name.split('.').collect();
         match parts.as_slice() {
             ["cls_token"] => one(format!("{p}embeddings.cls_token")),
+            // A name of one of timm's variants, which Hugging Face's ViT has not: never found.
+            ["reg_token" | "norm_pre" | "fc_norm", ..] => one(name.into()),
             ["pos_embed"] => one(format!("{p}embeddings.position_embeddings")),
             ["patch_embed", "proj", t] => one(format!("{p}embeddings.patch_embeddings.projection.{t}")),
             ["norm", t] => one(format!("{p}layernorm.{t}")),
@@ -110,6 +112,7 @@ impl Names {
                     ["norm1", t] => one(format!("{layer}.layernorm_before.{t}")),
                     ["attn", "proj", t] => one(format!("{layer}.attention.output.dense.{t}")),
                     ["norm2", t] => one(format!("{layer}.layernorm_after.{t}")),
+                    ["ls1" | "ls2", ..] => one(name.into()),
                     ["mlp", "fc1", t] => one(format!("{layer}.intermediate.dense.{t}")),
                     ["mlp", "fc2", t] => one(format!("{layer}.output.dense.{t}")),
                     _ => unreachable!("no such ViT tensor: {name}"),
@@ -155,16 +158,23 @@ impl Names {
                 &patch,
             ));
         }
-        let pos = self.shape_of(file, "pos_embed", 3, "[1, 1 + patches, hidden]")?;
-        let num_patches = pos[1] - 1;
+        let variant = self.variant(file)?;
+        let prefix = usize::from(variant.class_token) + variant.reg_tokens;
+        let pos = self.shape_of(file, "pos_embed", 3, "[1, prefix tokens + patches, hidden]")?;
+        let square = |n: usize| n > 0 && n.isqrt() * n.isqrt() == n;
+        // timm's default covers the class and register tokens; `no_embed_class` only the patches.
+        let (pos_embed_prefix, num_patches) = match pos[1].checked_sub(prefix) {
+            Some(patches) if square(patches) => (true, patches),
+            _ if square(pos[1]) => (false, pos[1]),
+            _ => {
+                return Err(file.wrong_shape(
+                    &self.file_name("pos_embed"),
+                    format!("[1, n² or {prefix} + n², hidden]: a square grid of patches, with or without the {prefix} prefix tokens"),
+                    &pos,
+                ));
+            }
+        };
         let grid = num_patches.isqrt();
-        if grid == 0 || grid * grid != num_patches {
-            return Err(file.wrong_shape(
-                &self.file_name("pos_embed"),
-                "[1, 1 + n², hidden]: a square grid of patches and a class token".into(),
-                &pos,
-            ));
-        }
         let block_prefix = match self.layout {
             Layout::Timm => "blocks.".to_string(),
             Layout::HuggingFace => format!("{}encoder.layer.", self.hf_prefix),
@@ -198,6 +208,60 @@ impl Names {
             num_layers,
             mlp_size: fc1[0],
             num_labels,
+            variant: Variant {
+                pos_embed_prefix,
+                ..variant
+            },
+        })
+    }
+
+    /// timm's options, by the tensors present; options this model does not have are refused by
+    /// name rather than ignored.
+    fn variant(&self, file: &SafetensorsFile) -> Result<Variant, LoadError> {
+        if self.layout == Layout::HuggingFace {
+            return Ok(Variant::default());
+        }
+        for (tensor, what) in [
+            ("blocks.0.attn.q_norm.weight", "normalised queries and keys (qk_norm)"),
+            ("attn_pool.latent", "attention pooling (global_pool='map')"),
+            ("head.fc.weight", "a head with more than one layer"),
+            ("patch_embed.norm.weight", "a norm in the patch embedding"),
+            (
+                "blocks.0.attn.norm.weight",
+                "a norm inside the attention (scale_attn_norm)",
+            ),
+            ("blocks.0.mlp.norm.weight", "a norm inside the MLP (scale_mlp_norm)"),
+        ] {
+            if file.contains(tensor) {
+                return Err(LoadError::Unsupported {
+                    file: file.name().into(),
+                    what: format!("{what}: `{tensor}`"),
+                });
+            }
+        }
+        let (norm, fc_norm) = (file.contains("norm.weight"), file.contains("fc_norm.weight"));
+        if norm == fc_norm {
+            return Err(LoadError::Unsupported {
+                file: file.name().into(),
+                what: if norm {
+                    "both a final norm (`norm`) and a norm after pooling (`fc_norm`)".into()
+                } else {
+                    "no final norm (`norm` or `fc_norm`)".into()
+                },
+            });
+        }
+        let reg_tokens = if file.contains("reg_token") {
+            self.shape_of(file, "reg_token", 3, "[1, registers, hidden]")?[1]
+        } else {
+            0
+        };
+        Ok(Variant {
+            class_token: file.contains("cls_token"),
+            reg_tokens,
+            pos_embed_prefix: true,
+            pre_norm: file.contains("norm_pre.weight"),
+            fc_norm,
+            layer_scale: file.contains("blocks.0.ls1.gamma"),
         })
     }
 }
@@ -246,7 +310,20 @@ impl Loader<'_> {
 
     /// An encoder layer, laid out for the device's kernels.
     fn dense(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Dense, LoadError> {
-        let (weight, bias) = self.linear_values(name, d_in, d_out)?;
+        self.dense_scaled(name, d_in, d_out, None)
+    }
+
+    /// As [`Self::dense`], each output scaled by `scale`'s tensor (timm's layer scale, `x +
+    /// gamma * f(x)`): folded into the weights here, so that the block needs no step for it.
+    fn dense_scaled(&mut self, name: &str, d_in: usize, d_out: usize, scale: Option<&str>) -> Result<Dense, LoadError> {
+        let (mut weight, mut bias) = self.linear_values(name, d_in, d_out)?;
+        if let Some(scale) = scale {
+            let gamma = self.values(scale, &[d_out])?;
+            for (row, g) in weight.chunks_mut(d_in).zip(&gamma) {
+                row.iter_mut().for_each(|w| *w *= g);
+            }
+            bias.iter_mut().zip(&gamma).for_each(|(b, g)| *b *= g);
+        }
         let d_out = bias.len();
         Ok(Dense::from_pytorch(
             Tensor::from_data(TensorData::new(weight, [d_out, d_in]), self.device),
@@ -273,17 +350,19 @@ impl Loader<'_> {
             Layout::Timm => 3 * d,
             Layout::HuggingFace => d,
         };
+        let (ls1, ls2) = (format!("{p}.ls1.gamma"), format!("{p}.ls2.gamma"));
+        let layer_scale = self.file.contains(&ls1);
         Ok(Block {
             norm1: self.layer_norm(&format!("{p}.norm1"))?,
             attn: Attention {
                 qkv: self.dense(&format!("{p}.attn.qkv"), d, qkv_out)?,
-                proj: self.dense(&format!("{p}.attn.proj"), d, d)?,
+                proj: self.dense_scaled(&format!("{p}.attn.proj"), d, d, layer_scale.then_some(&ls1))?,
                 num_heads: c.num_heads,
             },
             norm2: self.layer_norm(&format!("{p}.norm2"))?,
             mlp: Mlp {
                 fc1: self.dense(&format!("{p}.mlp.fc1"), d, m)?,
-                fc2: self.dense(&format!("{p}.mlp.fc2"), m, d)?,
+                fc2: self.dense_scaled(&format!("{p}.mlp.fc2"), m, d, layer_scale.then_some(&ls2))?,
             },
         })
     }
@@ -297,16 +376,42 @@ impl Loader<'_> {
         let patch_embed = PatchEmbedding {
             proj: Dense::from_pytorch(
                 Tensor::from_data(TensorData::new(weight, [d, d_in]), self.device),
-                self.tensor("patch_embed.proj.bias", [d])?,
+                // CLIP's towers (timm's `pre_norm`) project patches without a bias.
+                if c.pre_norm && !self.file.contains(&self.names.file_name("patch_embed.proj.bias")) {
+                    Tensor::zeros([d], self.device)
+                } else {
+                    self.tensor("patch_embed.proj.bias", [d])?
+                },
             ),
             patch_size: p,
         };
+        let pos_tokens = c.num_patches() + if c.pos_embed_prefix { c.num_prefix_tokens() } else { 0 };
         Ok(VisionTransformer {
             patch_embed,
-            cls_token: Param::from_tensor(self.tensor("cls_token", [1, 1, d])?),
-            pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, 1 + c.num_patches(), d])?),
+            cls_token: match c.class_token {
+                true => Some(Param::from_tensor(self.tensor("cls_token", [1, 1, d])?)),
+                false => None,
+            },
+            reg_token: match c.reg_tokens {
+                0 => None,
+                r => Some(Param::from_tensor(self.tensor("reg_token", [1, r, d])?)),
+            },
+            pos_embed: Param::from_tensor(self.tensor("pos_embed", [1, pos_tokens, d])?),
+            pos_embed_prefix: c.pos_embed_prefix,
+            norm_pre: match c.pre_norm {
+                true => Some(self.layer_norm("norm_pre")?),
+                false => None,
+            },
             blocks: (0..c.num_layers).map(|i| self.block(i)).collect::<Result<_, _>>()?,
-            norm: self.layer_norm("norm")?,
+            norm: match c.fc_norm {
+                true => None,
+                false => Some(self.layer_norm("norm")?),
+            },
+            avg_pool: c.pool == Pool::Avg,
+            fc_norm: match c.fc_norm {
+                true => Some(self.layer_norm("fc_norm")?),
+                false => None,
+            },
             head: if c.num_labels == 0 {
                 None
             } else {

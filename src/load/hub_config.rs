@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::imagenet::IMAGENET_LABELS;
 use crate::data::preprocess::{Interpolation, Preprocess};
 use crate::error::LoadError;
-use crate::model::ViTConfig;
+use crate::model::{Pool, ViTConfig};
 
 /// The checkpoint naming scheme a weights file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,34 @@ pub struct WeightShapes {
     pub num_layers: usize,
     pub mlp_size: usize,
     pub num_labels: usize,
+    /// timm's variants, by the tensors present (Hugging Face's ViT has none of them).
+    pub variant: Variant,
+}
+
+/// Which of timm's `VisionTransformer` options a checkpoint's tensors show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub class_token: bool,
+    pub reg_tokens: usize,
+    pub pos_embed_prefix: bool,
+    pub pre_norm: bool,
+    /// `fc_norm` rather than `norm`.
+    pub fc_norm: bool,
+    pub layer_scale: bool,
+}
+
+impl Default for Variant {
+    /// The paper's ViT.
+    fn default() -> Self {
+        Self {
+            class_token: true,
+            reg_tokens: 0,
+            pos_embed_prefix: true,
+            pre_norm: false,
+            fc_norm: false,
+            layer_scale: false,
+        }
+    }
 }
 
 /// A config file's bytes and the name to use in errors.
@@ -96,6 +124,7 @@ struct ConfigJson {
     pretrained_cfg: Option<TimmPretrainedCfg>,
     model_args: Option<TimmModelArgs>,
     label_names: Option<Vec<String>>,
+    global_pool: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -114,6 +143,14 @@ struct TimmModelArgs {
     embed_dim: Option<usize>,
     depth: Option<usize>,
     num_heads: Option<usize>,
+    global_pool: Option<String>,
+    class_token: Option<bool>,
+    reg_tokens: Option<usize>,
+    no_embed_class: Option<bool>,
+    pre_norm: Option<bool>,
+    fc_norm: Option<bool>,
+    init_values: Option<f64>,
+    act_layer: Option<String>,
 }
 
 /// Hugging Face `preprocessor_config.json`.
@@ -207,6 +244,77 @@ fn rgb(file: &str, field: &str, v: &[f32]) -> Result<[f32; 3], LoadError> {
     }
 }
 
+/// Checks timm's options in the config against the tensors, and decides the pooling: the
+/// config's `global_pool`, else what the tensors imply (timm pairs `fc_norm` with the mean, and a
+/// model without a class token can only take the mean).
+fn resolve_variant(file: &str, json: &ConfigJson, variant: &Variant) -> Result<Pool, LoadError> {
+    let args = json.model_args.as_ref();
+    agree(
+        file,
+        "model_args.reg_tokens",
+        args.and_then(|a| a.reg_tokens),
+        variant.reg_tokens,
+    )?;
+    for (field, config, weights) in [
+        (
+            "model_args.class_token",
+            args.and_then(|a| a.class_token),
+            variant.class_token,
+        ),
+        (
+            "model_args.no_embed_class",
+            args.and_then(|a| a.no_embed_class),
+            !variant.pos_embed_prefix,
+        ),
+        ("model_args.pre_norm", args.and_then(|a| a.pre_norm), variant.pre_norm),
+        ("model_args.fc_norm", args.and_then(|a| a.fc_norm), variant.fc_norm),
+        // A number turns layer scale on; its tensors hold the trained values.
+        (
+            "model_args.init_values",
+            args.and_then(|a| a.init_values).map(|_| true),
+            variant.layer_scale,
+        ),
+    ] {
+        if let Some(config) = config
+            && config != weights
+        {
+            let says = |on: bool| if on { "on" } else { "off" };
+            return Err(LoadError::ConfigContradicts {
+                file: file.into(),
+                field: field.into(),
+                config: says(config).into(),
+                weights: format!("it {}", says(weights)),
+            });
+        }
+    }
+    let pool = match json
+        .global_pool
+        .as_deref()
+        .or(args.and_then(|a| a.global_pool.as_deref()))
+    {
+        None if variant.fc_norm || !variant.class_token => Pool::Avg,
+        None | Some("token") => Pool::Token,
+        Some("avg") => Pool::Avg,
+        Some(other) => {
+            return Err(bad_value(
+                file,
+                "global_pool",
+                other,
+                "only \"token\" (the class token) and \"avg\" (the mean of the patches) are supported",
+            ));
+        }
+    };
+    if pool == Pool::Token && !variant.class_token {
+        return Err(bad_value(
+            file,
+            "global_pool",
+            "token",
+            "the weights have no class token to read out",
+        ));
+    }
+    Ok(pool)
+}
+
 /// Checks one config value against what the weights say.
 fn agree(file: &str, field: &str, config: Option<usize>, weights: usize) -> Result<(), LoadError> {
     match config {
@@ -265,15 +373,16 @@ pub fn resolve_config(
         agree(cfg_name, field, config, weights)?;
     }
 
-    if let Some(act) = &json.hidden_act
-        && act != "gelu"
-    {
-        return Err(bad_value(
-            cfg_name,
-            "hidden_act",
-            act,
-            "only exact \"gelu\" is supported",
-        ));
+    // (OpenAI's CLIP towers use quick_gelu: refused, never run with the wrong activation.)
+    for (field, act) in [
+        ("hidden_act", &json.hidden_act),
+        ("model_args.act_layer", &args.and_then(|a| a.act_layer.clone())),
+    ] {
+        if let Some(act) = act
+            && act != "gelu"
+        {
+            return Err(bad_value(cfg_name, field, act, "only exact \"gelu\" is supported"));
+        }
     }
 
     let num_heads = json
@@ -295,6 +404,8 @@ pub fn resolve_config(
             &format!("must divide the hidden size {}", shapes.hidden_size),
         ));
     }
+
+    let pool = resolve_variant(cfg_name, &json, &shapes.variant)?;
 
     let layer_norm_eps = json.layer_norm_eps.unwrap_or(layout.default_eps());
     // ViTs use 1e-12 to 1e-5; one near the variance of the activations changes every answer.
@@ -358,6 +469,12 @@ pub fn resolve_config(
             mlp_size: shapes.mlp_size,
             layer_norm_eps,
             num_labels: shapes.num_labels,
+            class_token: shapes.variant.class_token,
+            reg_tokens: shapes.variant.reg_tokens,
+            pos_embed_prefix: shapes.variant.pos_embed_prefix,
+            pre_norm: shapes.variant.pre_norm,
+            pool,
+            fc_norm: shapes.variant.fc_norm,
         },
         labels,
         preprocess,
@@ -458,7 +575,7 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
 
 #[cfg(test)]
 mod tests {
-    use super::{WeightShapes, standard_heads, timm_heads};
+    use super::{Variant, WeightShapes, standard_heads, timm_heads};
 
     #[test]
     fn timm_s_named_sizes_give_their_head_counts() {
@@ -480,6 +597,7 @@ mod tests {
             num_layers,
             mlp_size,
             num_labels: 1000,
+            variant: Variant::default(),
         };
         assert_eq!(standard_heads(&shapes(768, 12, 3072)), Some(12));
         assert_eq!(standard_heads(&shapes(192, 12, 768)), Some(3));

@@ -12,13 +12,25 @@ use burn::prelude::*;
 /// renormalised), and the layers are multiplied from the first to the last. Only the class
 /// token's row of that product is read, so it is computed from the last layer back: a
 /// vector-matrix product per layer instead of a matrix product.
-#[derive(Default)]
 pub struct AttentionRollout {
     /// Each block's `0.5 A + 0.5 I`, `[batch, queries, tokens]`, in order.
     layers: Vec<Tensor<3>>,
+    /// Class and register tokens before the patches.
+    prefix: usize,
+    /// Read at the class token; without one, the mean over every token (the last block then
+    /// gives every query).
+    class_token: bool,
 }
 
 impl AttentionRollout {
+    pub fn new(prefix: usize, class_token: bool) -> Self {
+        Self {
+            layers: Vec::new(),
+            prefix,
+            class_token,
+        }
+    }
+
     /// The next block's attention weights, `[batch, heads, queries, tokens]`: every query, or
     /// (the last block) the class token's alone, the only row of it that the rollout reads.
     pub fn add(&mut self, weights: Tensor<4>) {
@@ -31,15 +43,17 @@ impl AttentionRollout {
         self.layers.push(a.clone() / a.sum_dim(2));
     }
 
-    /// `[batch, patches]`: the class token's row, without itself.
+    /// `[batch, patches]`: the class token's row (or the tokens' mean row), at the patches.
     pub fn finish(mut self) -> Tensor<2> {
         let last = self.layers.pop().expect("a ViT has at least one block");
         let [batch, _, tokens] = last.dims();
-        let row = self
-            .layers
-            .into_iter()
-            .rev()
-            .fold(last.narrow(1, 0, 1), |row, a| row.matmul(a));
-        row.narrow(2, 1, tokens - 1).reshape([batch, tokens - 1])
+        let start = if self.class_token {
+            last.narrow(1, 0, 1)
+        } else {
+            last.mean_dim(1)
+        };
+        let row = self.layers.into_iter().rev().fold(start, |row, a| row.matmul(a));
+        let patches = tokens - self.prefix;
+        row.narrow(2, self.prefix, patches).reshape([batch, patches])
     }
 }

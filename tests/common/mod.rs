@@ -78,6 +78,64 @@ pub const IMAGES: [(&str, &[u8]); 7] = [
     ("gradient.jpg", include_bytes!("../fixtures/images/gradient.jpg")),
 ];
 
+macro_rules! variant {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!("../fixtures/variants/", $name, "/model.safetensors")),
+            include_bytes!(concat!("../fixtures/variants/", $name, "/config.json")),
+        )
+    };
+}
+
+/// timm's variants (tests/fixtures/generate.py, `VARIANTS`): (name, weights, config).
+pub const VARIANTS: [(&str, &[u8], &[u8]); 5] = [
+    variant!("gap_fc_norm"),
+    variant!("no_class_token"),
+    variant!("clip_pre_norm"),
+    variant!("dinov2_registers"),
+    variant!("layer_scale_patch14"),
+];
+pub const VARIANTS_REFERENCE: &[u8] = include_bytes!("../fixtures/variants/reference.safetensors");
+
+/// Each of timm's variants against timm's own output (logits, or the pooled feature of those
+/// without a head) on the same random pixels.
+pub async fn check_variants(backend: BackendKind, tolerance: f32) {
+    let device = backend.device().await.expect("device");
+    let st = SafeTensors::deserialize(VARIANTS_REFERENCE).unwrap();
+    for (name, weights, config) in VARIANTS {
+        let files = ModelFiles {
+            weights: NamedBytes {
+                name: "model.safetensors",
+                bytes: weights,
+            },
+            config: Some(NamedBytes {
+                name: "config.json",
+                bytes: config,
+            }),
+            preprocessor: None,
+        };
+        let model = Classifier::load(files, &device).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pixels = floats(&st, &format!("{name}.pixels"));
+        let images: Vec<Vec<f32>> = pixels.chunks(pixels.len() / 2).map(<[f32]>::to_vec).collect();
+        let ours = if model.has_head() {
+            model.logits(&images).await.unwrap()
+        } else {
+            model.features(&images).await.unwrap()
+        };
+        let diff = max_abs_diff(&ours.concat(), &floats(&st, &format!("{name}.output")));
+        assert!(
+            diff <= tolerance,
+            "{name} on {backend}: differs from timm by {diff} (> {tolerance})"
+        );
+        // The attention map covers the patches, whatever comes before them.
+        if model.has_head() {
+            let (_, rollout) = model.logits_with_attention(&images).await.unwrap();
+            assert_eq!(rollout[0].len(), model.config.num_patches(), "{name}");
+        }
+    }
+}
+
 /// A tensor the reference code computed, e.g. `reference("grey.png", "hf.logits")`.
 pub fn reference(image: &str, what: &str) -> Vec<f32> {
     let st = SafeTensors::deserialize(REFERENCE).unwrap();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, LOSSLESS, TINY_MODEL, assertLikeReference, image, openPage, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, openPage, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser();
 
@@ -91,6 +91,27 @@ test('bad files get visible errors and the page keeps working', async () => {
     await page.screenshot({ path: join(ARTIFACTS, 'page-errors.png'), fullPage: true });
   } finally {
     writeFileSync(join(ARTIFACTS, 'page-errors.log'), logs.join('\n'));
+    await page.close();
+  }
+});
+
+test("timm's variants load in the page and classify, the attention map over their patches", async () => {
+  const { page, logs } = await openPage(env.browser, env.server.url);
+  try {
+    await page.getByTestId('backend').selectOption('flex');
+    await page.locator('#show-attention').check();
+    // Register tokens with position embeddings for the patches only, layer scale, patch 14.
+    await page.getByTestId('model-input').setInputFiles(['model.safetensors', 'config.json'].map((f) => join(FIXTURES, 'variants', 'dinov2_registers', f)));
+    await waitReady(page);
+    assert.match(await page.locator('#model-info').textContent(), /56x56 input in 14x14 patches, 7 labels/);
+    await page.getByTestId('image-input').setInputFiles(image('gradient.png'));
+    await waitReady(page);
+    const { labels } = await page.evaluate(readCard, 'gradient.png');
+    assert.equal(labels.length, 5);
+    assert.ok(labels.every((p) => /^LABEL_\d$/.test(p.label) && p.probability > 0 && p.probability < 1), JSON.stringify(labels));
+    await page.screenshot({ path: join(ARTIFACTS, 'page-variant.png'), fullPage: true });
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'page-variant.log'), logs.join('\n'));
     await page.close();
   }
 });
