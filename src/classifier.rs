@@ -1,5 +1,6 @@
 //! A loaded model on a device, with its labels and preprocessing: images in, ranked labels out.
 
+use burn::module::Param;
 use burn::prelude::*;
 
 use crate::backend::pool::on_pool;
@@ -8,7 +9,7 @@ use crate::data::image::decode;
 use crate::data::preprocess::{Preprocess, preprocess, preprocess_cifar};
 use crate::error::{LoadError, VitError};
 use crate::load::safetensors_file::SafetensorsFile;
-use crate::load::{Head, ModelFiles, NamedBytes, load_vit_from};
+use crate::load::{Head, ModelFiles, NamedBytes, load_vit_from, pos_embed};
 use crate::model::{ViTConfig, VisionTransformer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -76,6 +77,27 @@ impl Classifier {
             labels: head.labels.clone(),
             ..self.clone()
         }
+    }
+
+    /// This model at `image_size` pixels a side instead of its own (a multiple of the patch size,
+    /// at most 64 patches a side), its position embeddings resampled as timm resamples them.
+    pub fn at_image_size(&self, image_size: usize) -> Result<Self, VitError> {
+        let c = &self.config;
+        let grid = image_size / c.patch_size;
+        if grid == 0 || grid * c.patch_size != image_size || grid > pos_embed::MAX_GRID {
+            return Err(VitError::Request(format!(
+                "cannot run this model at {image_size}x{image_size}: the size must be a multiple of its patch size {} and at most {} pixels",
+                c.patch_size,
+                pos_embed::MAX_GRID * c.patch_size
+            )));
+        }
+        let mut model = self.model.clone();
+        let prefix = if c.pos_embed_prefix { c.num_prefix_tokens() } else { 0 };
+        model.pos_embed = Param::from_tensor(pos_embed::resample(model.pos_embed.val(), prefix, c.grid_size(), grid));
+        let mut resized = Self { model, ..self.clone() };
+        resized.config.image_size = image_size;
+        resized.preprocess.size = image_size;
+        Ok(resized)
     }
 
     /// Decodes and preprocesses one image file to `[3, size, size]` floats.

@@ -337,3 +337,31 @@ fn finetune_writes_a_head_that_classify_uses() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_model_runs_at_another_input_size_on_request() {
+    let classify = |size: &str| {
+        vit(&[
+            "classify",
+            "--model",
+            HF,
+            "--image-size",
+            size,
+            "tests/fixtures/images/grey.png",
+            "--json",
+            "--device",
+            "flex",
+        ])
+    };
+    let out = classify("64");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["top_k"].as_array().unwrap().len(), 5);
+    let out = classify("50");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot run this model at 50x50: the size must be a multiple of its patch size 8"),
+        "{stderr}"
+    );
+}

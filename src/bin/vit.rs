@@ -35,12 +35,25 @@ enum Command {
     Finetune(FinetuneArgs),
 }
 
+/// Which model, on which device, at which input size.
 #[derive(Args)]
-struct ClassifyArgs {
+struct ModelArgs {
     /// A folder with model.safetensors (and optional config.json, preprocessor_config.json),
     /// or a bare .safetensors file.
     #[arg(long)]
     model: PathBuf,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    device: DeviceArg,
+    /// Run at this input size (pixels a side) instead of the model's own: its position
+    /// embeddings are resampled as timm resamples them (antialiased bicubic).
+    #[arg(long)]
+    image_size: Option<usize>,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     /// Image files: PNG, JPEG, WebP, GIF or BMP.
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -52,8 +65,6 @@ struct ClassifyArgs {
     /// With --json, include every logit.
     #[arg(long, requires = "json")]
     logits: bool,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    device: DeviceArg,
     /// A head trained with `vit finetune`, used instead of the model's own.
     #[arg(long)]
     head: Option<PathBuf>,
@@ -61,9 +72,9 @@ struct ClassifyArgs {
 
 #[derive(Args)]
 struct FinetuneArgs {
-    /// The backbone: a folder or a .safetensors file, as for classify.
-    #[arg(long)]
-    model: PathBuf,
+    /// The backbone, as for classify.
+    #[command(flatten)]
+    model: ModelArgs,
     /// Training data: CIFAR-10 binary batches, cifar-10-binary.tar.gz, cifar-10-python.tar.gz
     /// or pickled Python batches. From an archive, its data_batch_N members are used.
     #[arg(long, required = true, num_args = 1..)]
@@ -91,8 +102,6 @@ struct FinetuneArgs {
     /// Also train on horizontally mirrored images (their features computed once).
     #[arg(long)]
     flip: bool,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    device: DeviceArg,
     /// Where to write the head (.safetensors).
     #[arg(long)]
     out: PathBuf,
@@ -191,14 +200,18 @@ fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: Bac
     }
 }
 
-fn load_classifier(model: &Path, device_arg: DeviceArg) -> Result<Classifier> {
-    let (_, device) = device(device_arg)?;
-    let on_disk = ModelOnDisk::read(model)?;
-    Ok(Classifier::load(on_disk.files(), &device)?)
+fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
+    let (_, device) = device(args.device)?;
+    let on_disk = ModelOnDisk::read(&args.model)?;
+    let classifier = Classifier::load(on_disk.files(), &device)?;
+    Ok(match args.image_size {
+        Some(size) => classifier.at_image_size(size)?,
+        None => classifier,
+    })
 }
 
 fn classify(args: &ClassifyArgs) -> Result<bool> {
-    let mut classifier = load_classifier(&args.model, args.device)?;
+    let mut classifier = load_classifier(&args.model)?;
     if let Some(path) = &args.head {
         let name = path.display().to_string();
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
@@ -209,7 +222,7 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
     if !classifier.has_head() {
         bail!(
             "{}: {} (`vit finetune` trains one; `--head` uses it)",
-            args.model.display(),
+            args.model.model.display(),
             VitError::NoHead
         );
     }
@@ -303,7 +316,7 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         .truncate(false)
         .open(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let classifier = load_classifier(&args.model, args.device)?;
+    let classifier = load_classifier(&args.model)?;
     let mut splits = Splits::default();
     read_cifar(&mut splits, &args.train, Split::Train)?;
     read_cifar(&mut splits, std::slice::from_ref(&args.test), Split::Test)?;

@@ -34,7 +34,10 @@ struct Coefficients {
     weights: Vec<i32>,
 }
 
-fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -> Coefficients {
+/// For each output position, the first input index and the normalised weights of the inputs
+/// from there: Pillow's `precompute_coeffs`, which is also PyTorch's antialiased resampling
+/// (`F.interpolate(..., antialias=True)`) in floating point.
+pub(crate) fn filter_weights(in_size: usize, out_size: usize, interpolation: Interpolation) -> Vec<(usize, Vec<f64>)> {
     let (filter, support): (fn(f64) -> f64, f64) = match interpolation {
         Interpolation::Bilinear => (bilinear, 1.0),
         Interpolation::Bicubic => (bicubic, 2.0),
@@ -42,31 +45,40 @@ fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = support * filter_scale;
-    let ksize = support.ceil() as usize * 2 + 1;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            let ss = 1.0 / filter_scale;
+            // Truncation toward zero, as C's (int) cast.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
+            let k: Vec<f64> = (0..xmax)
+                .map(|x| filter((x as f64 + xmin as f64 - center + 0.5) * ss))
+                .collect();
+            let ww: f64 = k.iter().sum();
+            (xmin, k.iter().map(|kx| if ww != 0.0 { kx / ww } else { *kx }).collect())
+        })
+        .collect()
+}
+
+fn coefficients(in_size: usize, out_size: usize, interpolation: Interpolation) -> Coefficients {
+    let support = match interpolation {
+        Interpolation::Bilinear => 1.0,
+        Interpolation::Bicubic => 2.0,
+    } * (in_size as f64 / out_size as f64).max(1.0);
+    let ksize = f64::ceil(support) as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
     let mut weights = vec![0i32; out_size * ksize];
-    let mut k = vec![0f64; ksize];
-    for xx in 0..out_size {
-        let center = (xx as f64 + 0.5) * scale;
-        let ss = 1.0 / filter_scale;
-        // Truncation toward zero, as C's (int) cast.
-        let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-        let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
-        let mut ww = 0.0;
-        for (x, kx) in k.iter_mut().enumerate().take(xmax) {
-            *kx = filter((x as f64 + xmin as f64 - center + 0.5) * ss);
-            ww += *kx;
-        }
-        for (x, kx) in k.iter().enumerate().take(xmax) {
-            let v = if ww != 0.0 { kx / ww } else { *kx };
+    for (xx, (xmin, k)) in filter_weights(in_size, out_size, interpolation).into_iter().enumerate() {
+        for (x, v) in k.iter().enumerate() {
             let fixed = v * (1u32 << PRECISION_BITS) as f64;
-            weights[xx * ksize + x] = if v < 0.0 {
+            weights[xx * ksize + x] = if *v < 0.0 {
                 (fixed - 0.5) as i32
             } else {
                 (fixed + 0.5) as i32
             };
         }
-        bounds.push((xmin, xmax));
+        bounds.push((xmin, k.len()));
     }
     Coefficients { bounds, ksize, weights }
 }

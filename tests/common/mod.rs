@@ -116,18 +116,43 @@ pub async fn check_variants(backend: BackendKind, tolerance: f32) {
             preprocessor: None,
         };
         let model = Classifier::load(files, &device).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // As stored, then at each other size timm ran it at (position embeddings resampled).
+        let mut sizes: Vec<usize> = st
+            .names()
+            .into_iter()
+            .filter_map(|k| {
+                k.strip_prefix(&format!("{name}@"))?
+                    .strip_suffix(".pixels")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        sizes.sort();
+        assert_eq!(
+            sizes.is_empty(),
+            !matches!(name, "gap_fc_norm" | "dinov2_registers"),
+            "{name}: {sizes:?}"
+        );
+        for size in std::iter::once(None).chain(sizes.into_iter().map(Some)) {
+            let (key, model) = match size {
+                None => (name.to_string(), model.clone()),
+                Some(size) => (format!("{name}@{size}"), model.at_image_size(size).unwrap()),
+            };
+            let pixels = floats(&st, &format!("{key}.pixels"));
+            let images: Vec<Vec<f32>> = pixels.chunks(pixels.len() / 2).map(<[f32]>::to_vec).collect();
+            let ours = if model.has_head() {
+                model.logits(&images).await.unwrap()
+            } else {
+                model.features(&images).await.unwrap()
+            };
+            let diff = max_abs_diff(&ours.concat(), &floats(&st, &format!("{key}.output")));
+            assert!(
+                diff <= tolerance,
+                "{key} on {backend}: differs from timm by {diff} (> {tolerance})"
+            );
+        }
         let pixels = floats(&st, &format!("{name}.pixels"));
         let images: Vec<Vec<f32>> = pixels.chunks(pixels.len() / 2).map(<[f32]>::to_vec).collect();
-        let ours = if model.has_head() {
-            model.logits(&images).await.unwrap()
-        } else {
-            model.features(&images).await.unwrap()
-        };
-        let diff = max_abs_diff(&ours.concat(), &floats(&st, &format!("{name}.output")));
-        assert!(
-            diff <= tolerance,
-            "{name} on {backend}: differs from timm by {diff} (> {tolerance})"
-        );
         // The attention map covers the patches, whatever comes before them.
         if model.has_head() {
             let (_, rollout) = model.logits_with_attention(&images).await.unwrap();
