@@ -242,12 +242,10 @@ async function loadModel(source) {
     lastSource = source;
     finetune.modelLoaded(info);
     const where = { network: 'downloaded', storage: "read from this browser's storage", file: 'read from the file' }[from];
+    modelLabel = `${label}: ViT`;
+    loadedIn = `Loaded in ${duration(seconds)}, ${where}.`;
     Object.assign($('model-info').dataset, { wasmMemory: info.wasmMemoryBytes, loadMs: Math.round(seconds * 1000), from, fingerprint: info.fingerprint });
-    $('model-info').textContent =
-      `${label}: ViT with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
-      `${info.imageSize}x${info.imageSize} input in ${info.patchSize}x${info.patchSize} patches, ` +
-      `${info.numLabels ? `${info.numLabels} labels` : 'no classification head (a backbone for fine-tuning: train a head below or import one)'}, ` +
-      `${count(info.parameters)} parameters. Loaded in ${duration(seconds)}, ${where}.`;
+    showModel(info);
     $('keep-model').hidden = from !== 'file';
     // The panel lists what is kept; never in the way of the model.
     storage.modelLoaded(info.fingerprint).catch((e) => console.warn(`storage panel: ${e.message}`));
@@ -258,6 +256,43 @@ async function loadModel(source) {
     pageError(modelLoaded ? `${e.message}. The model loaded before is still in use.` : e.message);
     if (e.code === Code.crashed) await recover('The model worker crashed while loading');
     return false;
+  } finally {
+    busy--;
+    idle();
+  }
+}
+
+let modelLabel = '';
+let loadedIn = '';
+let inputSize = 0;
+
+/// The model line, and the input size it runs at (its own, or another on request).
+function showModel(info) {
+  const resampled = info.imageSize === info.nativeImageSize ? '' : ` (its own: ${info.nativeImageSize}x${info.nativeImageSize}; position embeddings resampled)`;
+  $('model-info').textContent =
+    `${modelLabel} with ${info.numLayers} layers, ${info.numHeads} heads, hidden size ${info.hiddenSize}, ` +
+    `${info.imageSize}x${info.imageSize} input${resampled} in ${info.patchSize}x${info.patchSize} patches, ` +
+    `${info.numLabels ? `${info.numLabels} labels` : 'no classification head (a backbone for fine-tuning: train a head below or import one)'}, ` +
+    `${count(info.parameters)} parameters. ${loadedIn}`;
+  inputSize = info.imageSize;
+  Object.assign($('image-size'), { value: info.imageSize, step: info.patchSize, min: info.patchSize, max: 64 * info.patchSize });
+  $('input-size-hint').textContent = `(a multiple of ${info.patchSize}; the model's own is ${info.nativeImageSize})`;
+  $('input-size').hidden = false;
+}
+
+/// Runs the loaded model at another input size.
+async function changeInputSize(size) {
+  busy++;
+  setStatus('resizing…');
+  pageError(null);
+  try {
+    const info = await call('model.atImageSize', [size]);
+    finetune.modelLoaded(info);
+    showModel(info);
+    await warmUp();
+  } catch (e) {
+    pageError(`${e.message}. The model runs at the size it had.`);
+    $('image-size').value = inputSize;
   } finally {
     busy--;
     idle();
@@ -497,6 +532,7 @@ async function main() {
       document.querySelectorAll('.card').forEach(drawOverlay);
     });
   }
+  $('image-size').addEventListener('change', (e) => changeInputSize(Number(e.target.value)));
   $('keep-model').addEventListener('click', async () => {
     $('keep-model').disabled = true;
     // (Until the worker is replaced, the dropped files themselves stay the model's source.)

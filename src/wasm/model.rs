@@ -93,6 +93,7 @@ impl WeightsUpload {
             .fold(self.fingerprint, |f, part| f.part(part))
             .hex();
         Ok(Model {
+            stored: classifier.clone(),
             own: classifier,
             trained: RefCell::new(None),
             use_trained: Cell::new(false),
@@ -104,12 +105,35 @@ impl WeightsUpload {
 /// A loaded model with its own head, and a head trained or imported for it.
 #[wasm_bindgen]
 pub struct Model {
+    /// The model as its files have it (its own input size).
+    stored: Classifier,
+    /// The model as the page runs it: at the input size the person chose.
     own: Classifier,
     trained: RefCell<Option<Head>>,
     /// Whether images are classified with the trained head.
     use_trained: Cell<bool>,
     /// A hash of the model's files: the key for features cached in the browser.
     fingerprint: String,
+}
+
+impl Model {
+    /// The stored model at `size` pixels a side.
+    fn sized(&self, size: usize) -> Result<Classifier, VitError> {
+        if size == self.stored.config.image_size {
+            Ok(self.stored.clone())
+        } else {
+            self.stored.at_image_size(size)
+        }
+    }
+
+    /// The key for this model's features: its files' hash, and the input size when it is not
+    /// the model's own (the features differ).
+    fn feature_key(&self) -> String {
+        match self.own.config.image_size {
+            size if size == self.stored.config.image_size => self.fingerprint.clone(),
+            size => format!("{}@{size}", self.fingerprint),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -121,6 +145,8 @@ struct ModelInfo {
     num_layers: usize,
     num_heads: usize,
     num_labels: usize,
+    /// The input size the model was trained at (`image_size` may be another, on request).
+    native_image_size: usize,
     parameters: usize,
     backend: &'static str,
     wasm_memory_bytes: f64,
@@ -191,18 +217,32 @@ impl Model {
             num_layers: c.num_layers,
             num_heads: c.num_heads,
             num_labels: c.num_labels,
+            native_image_size: self.stored.config.image_size,
             parameters: self.own.model.num_params(),
             backend: self.own.backend().name(),
             wasm_memory_bytes: wasm_memory_bytes(),
-            fingerprint: self.fingerprint.clone(),
+            fingerprint: self.feature_key(),
         })
+    }
+
+    /// Runs the model at `size` pixels a side (its position embeddings resampled from the ones
+    /// its files have); heads trained or imported for another size are dropped. Its info.
+    #[wasm_bindgen(js_name = atImageSize)]
+    pub fn at_image_size(&mut self, size: usize) -> Result<JsValue, Failure> {
+        self.own = self.sized(size)?;
+        self.trained.replace(None);
+        self.use_trained.set(false);
+        self.info()
     }
 
     /// Moves the model to `backend`, its weights laid out for that backend's kernels.
     #[wasm_bindgen(js_name = moveTo)]
     pub fn move_to(&mut self, backend: &Backend) {
         if self.own.backend() != backend.kind {
-            self.own = self.own.moved_to(&backend.device);
+            // Moved once: the model at the chosen size is made again from it (sharing its weights).
+            self.stored = self.stored.moved_to(&backend.device);
+            let size = self.own.config.image_size;
+            self.own = self.sized(size).unwrap_or_else(|_| self.stored.clone());
         }
     }
 

@@ -115,3 +115,40 @@ test("timm's variants load in the page and classify, the attention map over thei
     await page.close();
   }
 });
+
+test('a model runs at another input size on request, and back at its own', async () => {
+  const { page, logs } = await openPage(env.browser, env.server.url);
+  try {
+    await page.getByTestId('backend').selectOption('flex');
+    await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+    await waitReady(page);
+    const size = page.getByTestId('image-size');
+    assert.equal(await size.inputValue(), '48');
+    await size.fill('64');
+    await size.dispatchEvent('change');
+    await page.locator('#model-info').filter({ hasText: /64x64 input \(its own: 48x48; position embeddings resampled\)/ }).waitFor();
+    await waitReady(page);
+    await page.getByTestId('image-input').setInputFiles(image('grey.png'));
+    await waitReady(page);
+    const at64 = (await page.evaluate(readCard, 'grey.png')).labels;
+    assert.ok(at64.length === 5 && at64.every((p) => p.probability > 0 && p.probability < 1), JSON.stringify(at64));
+    // Not a multiple of the patch size: refused, and the model keeps its size.
+    await size.fill('50');
+    await size.dispatchEvent('change');
+    await page.locator('#page-error').filter({ hasText: /cannot run this model at 50x50: the size must be a multiple of its patch size 8/ }).waitFor();
+    assert.equal(await size.inputValue(), '64');
+    // Back at its own size it is the model the reference computed.
+    await size.fill('48');
+    await size.dispatchEvent('change');
+    await page.locator('#model-info').filter({ hasText: /48x48 input in 8x8 patches/ }).waitFor();
+    await waitReady(page);
+    await page.locator('[data-testid=result]').evaluateAll((cards) => cards.forEach((c) => c.remove()));
+    await page.getByTestId('image-input').setInputFiles(image('grey.png'));
+    await waitReady(page);
+    assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'flex at its own size again');
+    await page.screenshot({ path: join(ARTIFACTS, 'page-input-size.png'), fullPage: true });
+  } finally {
+    writeFileSync(join(ARTIFACTS, 'page-input-size.log'), logs.join('\n'));
+    await page.close();
+  }
+});
