@@ -4,6 +4,7 @@
 
 pub mod cifar;
 pub mod image;
+pub mod image_folder;
 pub mod labelled;
 pub mod pickle;
 pub mod preprocess;

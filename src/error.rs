@@ -86,6 +86,8 @@ pub enum VitError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error(transparent)]
+    Pictures(#[from] PicturesError),
     /// A head file that does not fit the model.
     #[error(transparent)]
     Head(LoadError),
@@ -115,6 +117,7 @@ impl VitError {
             VitError::Load(_) => "bad-weights",
             VitError::Image(_) => "bad-image",
             VitError::Data(_) => "bad-cifar",
+            VitError::Pictures(_) => "bad-pictures",
             VitError::Head(_) => "bad-head",
             VitError::Backend { .. } => "backend-failed",
             VitError::Training(_) => "bad-training",
@@ -123,6 +126,23 @@ impl VitError {
             VitError::NoHead => "no-head",
         }
     }
+}
+
+/// Why a person's own pictures cannot be fine-tuned on.
+#[derive(Debug, Error)]
+pub enum PicturesError {
+    #[error(
+        "{root}: {found}; fine-tuning needs at least two classes, a folder of pictures each (for example {root}/cat/*.jpg and {root}/dog/*.png)"
+    )]
+    TooFewClasses { root: String, found: String },
+    #[error("{root}: {count} classes; at most 256")]
+    TooManyClasses { root: String, count: usize },
+    #[error(
+        "{root}/{class}: {count} picture(s); holding some out for testing needs at least 2 in each class (or give a separate test folder)"
+    )]
+    TooFewToSplit { root: String, class: String, count: usize },
+    #[error("{root}/{class}: not one of the training classes ({known})")]
+    UnknownClass { root: String, class: String, known: String },
 }
 
 /// Why a CIFAR-10 file could not be read.

@@ -365,3 +365,108 @@ fn a_model_runs_at_another_input_size_on_request() {
         "{stderr}"
     );
 }
+
+#[test]
+fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
+    let dir = std::env::temp_dir().join(format!("vit-cli-pictures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let head = dir.join("head.safetensors");
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/pictures",
+        "--epochs",
+        "10",
+        "--lr",
+        "1e-2",
+        "--device",
+        "flex",
+        "--out",
+        head.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The files that are not pictures are named and skipped; the classes and the split are said.
+    assert!(
+        stderr.contains("note: tests/fixtures/pictures/stripes/notes.txt: not an image this app can read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tests/fixtures/pictures: 60 pictures (disc 20, square 20, stripes 20)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("held out 0.2 of the pictures of each class for testing (seed 0)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("48 training and 12 test images"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let test_accuracy: f64 = last
+        .rsplit("test ")
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(test_accuracy >= 90.0, "{stdout}");
+
+    // The head carries the folder names.
+    let out = vit(&[
+        "classify",
+        "--model",
+        HF,
+        "--head",
+        head.to_str().unwrap(),
+        "tests/fixtures/pictures/square/square_05.jpg",
+        "--json",
+        "--device",
+        "flex",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&str> = line["top_k"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 3);
+    assert!(
+        labels.iter().all(|l| ["disc", "square", "stripes"].contains(l)),
+        "{labels:?}"
+    );
+
+    // A folder of one class, and CIFAR-10 files without a test set, stop with what is wrong.
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/pictures/disc",
+        "--out",
+        head.to_str().unwrap(),
+        "--device",
+        "flex",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("fine-tuning needs at least two classes"), "{stderr}");
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/cifar/data_batch_1.bin",
+        "--out",
+        head.to_str().unwrap(),
+        "--device",
+        "flex",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--test is needed with CIFAR-10 files"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

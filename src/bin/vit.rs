@@ -10,12 +10,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::{self, BackendKind};
 use vit_wasm::classifier::{Classifier, Prediction};
-use vit_wasm::data::cifar::{Images, read_file};
+use vit_wasm::data::cifar::read_file;
+use vit_wasm::data::image_folder::ImageFolder;
 use vit_wasm::data::splits::OtherSplit;
 use vit_wasm::data::{Split, Splits};
 use vit_wasm::error::VitError;
 use vit_wasm::load::{Head, ModelFiles, NamedBytes};
-use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, sample};
+use vit_wasm::train::features::FeatureSource;
+use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, hold_out, sample};
 
 #[derive(Parser)]
 #[command(
@@ -75,13 +77,17 @@ struct FinetuneArgs {
     /// The backbone, as for classify.
     #[command(flatten)]
     model: ModelArgs,
-    /// Training data: CIFAR-10 binary batches, cifar-10-binary.tar.gz, cifar-10-python.tar.gz
-    /// or pickled Python batches. From an archive, its data_batch_N members are used.
+    /// Training data: your own pictures, a folder with one folder per class (DIR/cat/*.jpg,
+    /// DIR/dog/*.png); or CIFAR-10 binary batches, cifar-10-binary.tar.gz, cifar-10-python.tar.gz
+    /// or pickled Python batches (from an archive, its data_batch_N members).
     #[arg(long, required = true, num_args = 1..)]
     train: Vec<PathBuf>,
-    /// Test data, in the same formats; from an archive, its test_batch.
+    /// Test data, in the same form; from a CIFAR archive, its test_batch. Without it, a folder's
+    /// pictures are split: --test-fraction of each class held out (seeded by --seed).
     #[arg(long)]
-    test: PathBuf,
+    test: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.2)]
+    test_fraction: f64,
     /// How many training images to use (a fixed random subset, the page's); all by default.
     #[arg(long)]
     samples: Option<usize>,
@@ -275,7 +281,13 @@ fn read_cifar(splits: &mut Splits, paths: &[PathBuf], split: Split) -> Result<()
     Ok(())
 }
 
-fn features(classifier: &Classifier, images: &Images, indices: &[usize], flip: bool, what: &str) -> Result<Features> {
+fn features(
+    classifier: &Classifier,
+    images: &impl FeatureSource,
+    indices: &[usize],
+    flip: bool,
+    what: &str,
+) -> Result<Features> {
     let bar = ProgressBar::new(indices.len() as u64).with_style(
         ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} images, {per_sec}, {eta} left")
             .expect("valid template")
@@ -298,31 +310,139 @@ fn features(classifier: &Classifier, images: &Images, indices: &[usize], flip: b
     Ok(features)
 }
 
-fn finetune(args: &FinetuneArgs) -> Result<()> {
-    let options = &TrainOptions {
+fn train_options(args: &FinetuneArgs) -> TrainOptions {
+    TrainOptions {
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.lr,
         weight_decay: args.weight_decay,
         seed: args.seed,
-    };
+    }
+}
+
+fn finetune(args: &FinetuneArgs) -> Result<()> {
     // Everything that can be wrong is found before the features are computed (an hour on the
     // CPU for all of CIFAR-10): the options, and where the head goes.
-    options.check()?;
+    train_options(args).check()?;
     // Opened, not emptied: a head already there survives a run that fails.
-    let mut out = std::fs::OpenOptions::new()
+    let out = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let classifier = load_classifier(&args.model)?;
+    if let [dir] = args.train.as_slice()
+        && dir.is_dir()
+    {
+        let train = read_folder(dir, None)?;
+        let (train_idx, test_idx, test) = match &args.test {
+            Some(test_dir) => {
+                let test = read_folder(test_dir, Some(&train.class_names))?;
+                (
+                    (0..train.pictures.len()).collect(),
+                    (0..test.pictures.len()).collect(),
+                    Some(test),
+                )
+            }
+            None => {
+                if !(0.0..1.0).contains(&args.test_fraction) || args.test_fraction == 0.0 {
+                    bail!("--test-fraction must be above 0 and below 1");
+                }
+                let (train_idx, test_idx) = hold_out(&train, args.test_fraction, args.seed)?;
+                eprintln!(
+                    "held out {} of the pictures of each class for testing (seed {})",
+                    args.test_fraction, args.seed
+                );
+                (train_idx, test_idx, None)
+            }
+        };
+        let class_names = train.class_names.clone();
+        return train_head(
+            &classifier,
+            (&train, &train_idx),
+            (test.as_ref().unwrap_or(&train), &test_idx),
+            class_names,
+            args,
+            out,
+        );
+    }
+    let Some(test) = &args.test else {
+        bail!("--test is needed with CIFAR-10 files (only a folder of pictures is split by itself)");
+    };
     let mut splits = Splits::default();
     read_cifar(&mut splits, &args.train, Split::Train)?;
-    read_cifar(&mut splits, std::slice::from_ref(&args.test), Split::Test)?;
+    read_cifar(&mut splits, std::slice::from_ref(test), Split::Test)?;
     let (train_images, test_images) = (splits.images(Split::Train), splits.images(Split::Test));
-    let train_idx = sample(train_images.len(), args.samples.unwrap_or(usize::MAX));
-    let test_idx = sample(test_images.len(), args.test_samples.unwrap_or(usize::MAX));
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    let class_names = splits.class_names();
+    train_head(
+        &classifier,
+        (train_images, &all(train_images.len())),
+        (test_images, &all(test_images.len())),
+        class_names,
+        args,
+        out,
+    )
+}
+
+/// A folder of pictures, one folder per class; the files skipped are said on stderr.
+fn read_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageFolder> {
+    fn walk(dir: &Path, below: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = format!("{below}{}", entry.file_name().to_string_lossy());
+            if entry.file_type()?.is_dir() {
+                walk(&entry.path(), &format!("{name}/"), out)?;
+            } else {
+                out.push((
+                    name,
+                    std::fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?,
+                ));
+            }
+        }
+        Ok(())
+    }
+    let mut entries = Vec::new();
+    walk(dir, "", &mut entries)?;
+    let root = dir.display().to_string();
+    let (folder, notes) = ImageFolder::from_entries(root.trim_end_matches('/'), entries, classes)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    let counts = folder.counts();
+    let classes: Vec<String> = folder
+        .class_names
+        .iter()
+        .zip(&counts)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    eprintln!("{}: {} pictures ({})", root, folder.pictures.len(), classes.join(", "));
+    Ok(folder)
+}
+
+/// Features of a sample of the training and the test images (each given with the indices to
+/// sample from), a head trained on them, evaluated, and written to `out`.
+fn train_head(
+    classifier: &Classifier,
+    (train, train_all): (&impl FeatureSource, &[usize]),
+    (test, test_all): (&impl FeatureSource, &[usize]),
+    class_names: Vec<String>,
+    args: &FinetuneArgs,
+    mut out: std::fs::File,
+) -> Result<()> {
+    let options = &train_options(args);
+    let pick = |all: &[usize], limit: Option<usize>| -> Vec<usize> {
+        sample(all.len(), limit.unwrap_or(usize::MAX))
+            .into_iter()
+            .map(|k| all[k])
+            .collect()
+    };
+    let train_idx = pick(train_all, args.samples);
+    let test_idx = pick(test_all, args.test_samples);
     eprintln!(
         "{} training and {} test images, backbone on {}, {} epochs of batch {} at lr {} (weight decay {}, seed {})",
         train_idx.len(),
@@ -334,21 +454,15 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         options.weight_decay,
         options.seed
     );
-    let mut train_set = features(&classifier, train_images, &train_idx, false, "training features")?;
+    let mut train_set = features(classifier, train, &train_idx, false, "training features")?;
     if args.flip {
-        train_set.extend(&features(
-            &classifier,
-            train_images,
-            &train_idx,
-            true,
-            "mirrored features",
-        )?);
+        train_set.extend(&features(classifier, train, &train_idx, true, "mirrored features")?);
     }
-    let test_set = features(&classifier, test_images, &test_idx, false, "test features")?;
+    let test_set = features(classifier, test, &test_idx, false, "test features")?;
     let fitted = pollster::block_on(fit(
         &train_set,
         &test_set,
-        splits.class_names(),
+        class_names,
         options,
         &classifier.device,
         |progress| {

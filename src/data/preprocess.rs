@@ -106,3 +106,10 @@ pub fn preprocess_cifar(planes: &[u8], flip: bool, p: &Preprocess) -> Vec<f32> {
     };
     preprocess(&image, &p)
 }
+
+/// Mirrors preprocessed pixels (`[3, size, size]`) left to right, in place.
+pub fn mirror(pixels: &mut [f32], size: usize) {
+    for row in pixels.chunks_mut(size) {
+        row.reverse();
+    }
+}

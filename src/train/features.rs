@@ -1,9 +1,44 @@
-//! Class-token features of CIFAR images: the backbone's work, done once per image.
+//! Class-token features of CIFAR images or a person's pictures: the backbone's work, done once
+//! per image.
 
 use crate::classifier::Classifier;
 use crate::data::Labelled;
 use crate::data::cifar::Images;
+use crate::data::image_folder::ImageFolder;
+use crate::data::preprocess::mirror;
 use crate::error::VitError;
+
+/// Images to compute features of: CIFAR's arrays, or picture files.
+pub trait FeatureSource {
+    fn label(&self, i: usize) -> u8;
+    /// Image `i` as the model's input, mirrored when `flip`.
+    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError>;
+}
+
+impl FeatureSource for Images {
+    fn label(&self, i: usize) -> u8 {
+        self.labels[i]
+    }
+
+    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
+        Ok(classifier.cifar_pixels(self.row(i), flip))
+    }
+}
+
+impl FeatureSource for ImageFolder {
+    fn label(&self, i: usize) -> u8 {
+        self.pictures[i].label
+    }
+
+    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
+        let picture = &self.pictures[i];
+        let mut pixels = classifier.pixels(&picture.name, &picture.bytes)?;
+        if flip {
+            mirror(&mut pixels, classifier.preprocess.size);
+        }
+        Ok(pixels)
+    }
+}
 
 /// Rows of `hidden` class-token features, labelled.
 pub type Features = Labelled<f32>;
@@ -34,7 +69,7 @@ impl Features {
 /// cancel.
 pub async fn extract_features(
     classifier: &Classifier,
-    images: &Images,
+    images: &impl FeatureSource,
     indices: &[usize],
     flip: bool,
     chunk: usize,
@@ -42,14 +77,14 @@ pub async fn extract_features(
 ) -> Result<Features, VitError> {
     let mut features = Features::new(classifier.config.hidden_size);
     for part in indices.chunks(chunk.max(1)) {
-        let pixels: Vec<Vec<f32>> = part
+        let pixels = part
             .iter()
-            .map(|&i| classifier.cifar_pixels(images.row(i), flip))
-            .collect();
+            .map(|&i| images.pixels(classifier, i, flip))
+            .collect::<Result<Vec<_>, _>>()?;
         for row in classifier.features(&pixels).await? {
             features.values.extend(row);
         }
-        features.labels.extend(part.iter().map(|&i| images.labels[i]));
+        features.labels.extend(part.iter().map(|&i| images.label(i)));
         if !progress(features.len(), indices.len()).await {
             break;
         }

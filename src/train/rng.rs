@@ -1,6 +1,9 @@
 //! The seeded randomness of training: the same numbers everywhere, so that a seed shown on the
 //! page reproduces a run in the CLI.
 
+use crate::data::image_folder::ImageFolder;
+use crate::error::PicturesError;
+
 /// SplitMix64: small, seedable, and the same everywhere.
 pub struct SplitMix64(u64);
 
@@ -31,6 +34,31 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
+}
+
+/// The pictures of `folder` held out for testing, `fraction` of each class (rounded, at least
+/// one, never all), chosen by `seed`; and the rest, for training. Both in the folder's order.
+pub fn hold_out(folder: &ImageFolder, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), PicturesError> {
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (label, class) in folder.class_names.iter().enumerate() {
+        let members: Vec<usize> = (0..folder.pictures.len())
+            .filter(|&i| usize::from(folder.pictures[i].label) == label)
+            .collect();
+        if members.len() < 2 {
+            return Err(PicturesError::TooFewToSplit {
+                root: folder.root.clone(),
+                class: class.clone(),
+                count: members.len(),
+            });
+        }
+        let held = ((members.len() as f64 * fraction).round() as usize).clamp(1, members.len() - 1);
+        let order = epoch_order(members.len(), seed, label);
+        test.extend(order[..held].iter().map(|&k| members[k]));
+        train.extend(order[held..].iter().map(|&k| members[k]));
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    Ok((train, test))
 }
 
 /// The first `limit` of a fixed shuffle of `0..n`: the training or test sample. A larger sample

@@ -1,0 +1,109 @@
+//! A person's own pictures for fine-tuning: the folder-per-class layout read, bad files named and
+//! skipped, and the held-out split.
+#![cfg(not(target_family = "wasm"))]
+
+use std::path::Path;
+
+use vit_wasm::data::image_folder::ImageFolder;
+use vit_wasm::error::PicturesError;
+use vit_wasm::train::hold_out;
+
+/// Every file under `dir`, as `(path below it, bytes)`.
+fn entries(dir: &Path, below: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = format!("{below}{}", entry.file_name().to_string_lossy());
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(entries(&entry.path(), &format!("{name}/")));
+        } else {
+            out.push((name, std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    out
+}
+
+fn fixture() -> Vec<(String, Vec<u8>)> {
+    entries(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pictures")),
+        "",
+    )
+}
+
+#[test]
+fn a_folder_per_class_is_read_and_bad_files_are_named_and_skipped() {
+    let (folder, mut notes) = ImageFolder::from_entries("pictures", fixture(), None).unwrap();
+    notes.sort();
+    assert_eq!(folder.class_names, ["disc", "square", "stripes"]);
+    assert_eq!(folder.counts(), [20, 20, 20]);
+    assert_eq!(folder.pictures[0].name, "pictures/disc/disc_00.png");
+    // The text files are named; the hidden one is passed over.
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes[0], "pictures/README.txt: not in a class folder, skipped");
+    assert!(
+        notes[1].starts_with("pictures/stripes/notes.txt: not an image this app can read"),
+        "{notes:?}"
+    );
+    // The order the files come in does not matter.
+    let mut reversed = fixture();
+    reversed.reverse();
+    let (again, _) = ImageFolder::from_entries("pictures", reversed, None).unwrap();
+    assert_eq!(
+        again.pictures.iter().map(|p| &p.name).collect::<Vec<_>>(),
+        folder.pictures.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_fixed_fraction_of_each_class_is_held_out_by_seed() {
+    let (folder, _) = ImageFolder::from_entries("pictures", fixture(), None).unwrap();
+    let (train, test) = hold_out(&folder, 0.2, 0).unwrap();
+    assert_eq!((train.len(), test.len()), (48, 12));
+    for label in 0..3u8 {
+        assert_eq!(test.iter().filter(|&&i| folder.pictures[i].label == label).count(), 4);
+    }
+    let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..60).collect::<Vec<_>>());
+    assert_eq!(hold_out(&folder, 0.2, 0).unwrap().1, test);
+    assert_ne!(hold_out(&folder, 0.2, 1).unwrap().1, test);
+    // At least one held out, never all.
+    assert_eq!(hold_out(&folder, 0.001, 0).unwrap().1.len(), 3);
+    assert_eq!(hold_out(&folder, 0.999, 0).unwrap().0.len(), 3);
+}
+
+#[test]
+fn too_few_classes_or_pictures_and_unknown_test_classes_are_refused() {
+    let only = |prefix: &str| {
+        fixture()
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .collect::<Vec<_>>()
+    };
+    let e = ImageFolder::from_entries("pictures", only("disc/"), None).unwrap_err();
+    assert!(matches!(e, PicturesError::TooFewClasses { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("pictures: one class (disc); fine-tuning needs at least two classes"),
+        "{e}"
+    );
+    let e = ImageFolder::from_entries("pictures", only("README"), None).unwrap_err();
+    assert!(e.to_string().starts_with("pictures: no folder of pictures;"), "{e}");
+
+    // One disc is not enough to hold any out.
+    let mut few = only("square/");
+    few.extend(only("disc/disc_00"));
+    let (folder, _) = ImageFolder::from_entries("pictures", few, None).unwrap();
+    let e = hold_out(&folder, 0.2, 0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "pictures/disc: 1 picture(s); holding some out for testing needs at least 2 in each class (or give a separate test folder)"
+    );
+
+    let classes = ["disc".to_string(), "square".to_string()];
+    let e = ImageFolder::from_entries("test", only("stripes/"), Some(&classes)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "test/stripes: not one of the training classes (disc, square)"
+    );
+}
