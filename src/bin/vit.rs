@@ -386,9 +386,12 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     )
 }
 
+/// The most picture bytes read for one run: the files are held until their features are done.
+const MAX_PICTURE_BYTES: u64 = 2 << 30;
+
 /// A folder of pictures, one folder per class; the files skipped are said on stderr.
 fn read_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageFolder> {
-    fn walk(dir: &Path, below: &str, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+    fn walk(dir: &Path, below: &str, out: &mut Vec<(String, Vec<u8>)>, total: &mut u64) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
             .collect::<Result<_, _>>()?;
@@ -396,8 +399,15 @@ fn read_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageFolder> {
         for entry in entries {
             let name = format!("{below}{}", entry.file_name().to_string_lossy());
             if entry.file_type()?.is_dir() {
-                walk(&entry.path(), &format!("{name}/"), out)?;
+                walk(&entry.path(), &format!("{name}/"), out, total)?;
             } else {
+                *total += entry.metadata()?.len();
+                if *total > MAX_PICTURE_BYTES {
+                    bail!(
+                        "{}: more than 2 GB of files; use fewer or smaller pictures",
+                        dir.display()
+                    );
+                }
                 out.push((
                     name,
                     std::fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?,
@@ -407,7 +417,7 @@ fn read_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageFolder> {
         Ok(())
     }
     let mut entries = Vec::new();
-    walk(dir, "", &mut entries)?;
+    walk(dir, "", &mut entries, &mut 0)?;
     let root = dir.display().to_string();
     let (folder, notes) = ImageFolder::from_entries(root.trim_end_matches('/'), entries, classes)?;
     for note in notes {
