@@ -83,8 +83,16 @@ impl Classifier {
     /// at most 64 patches a side), its position embeddings resampled as timm resamples them.
     pub fn at_image_size(&self, image_size: usize) -> Result<Self, VitError> {
         let c = &self.config;
+        if image_size == c.image_size {
+            return Ok(self.clone());
+        }
         let grid = image_size / c.patch_size;
-        if grid == 0 || grid * c.patch_size != image_size || grid > pos_embed::MAX_GRID {
+        // (The old grid too: the resampling's matrix has new² x old² entries.)
+        if grid == 0
+            || grid * c.patch_size != image_size
+            || grid > pos_embed::MAX_GRID
+            || c.grid_size() > pos_embed::MAX_GRID
+        {
             return Err(VitError::Request(format!(
                 "cannot run this model at {image_size}x{image_size}: the size must be a multiple of its patch size {} and at most {} pixels",
                 c.patch_size,

@@ -16,7 +16,7 @@ pub enum LoadError {
     #[error("{file}: the file is truncated or its header lies about tensor offsets ({reason})")]
     Corrupt { file: String, reason: String },
     #[error(
-        "{file}: neither the Hugging Face ViT layout (`vit.embeddings.cls_token`, ...) nor the timm ViT layout (`cls_token` and `patch_embed.proj.weight`, ...)"
+        "{file}: neither the Hugging Face ViT layout (`vit.embeddings.cls_token`, ...) nor the timm ViT layout (`patch_embed.proj.weight` and `pos_embed`, ...)"
     )]
     UnknownLayout { file: String },
     #[error("{file}: {what} is not supported")]

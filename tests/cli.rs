@@ -349,14 +349,33 @@ fn a_model_runs_at_another_input_size_on_request() {
             size,
             "tests/fixtures/images/grey.png",
             "--json",
+            "--logits",
             "--device",
             "flex",
         ])
     };
-    let out = classify("64");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["top_k"].as_array().unwrap().len(), 5);
+    let logits = |size: &str| {
+        let out = classify(size);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let logits: Vec<f64> = line["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_f64().unwrap())
+            .collect();
+        logits
+    };
+    // Its own size is the model as stored (the reference's logits); another is another model.
+    let own = logits("48");
+    let reference = common::reference("grey.png", "hf.logits");
+    assert!(
+        own.iter()
+            .zip(&reference)
+            .all(|(a, b)| (a - f64::from(*b)).abs() < 1e-4),
+        "{own:?}"
+    );
+    assert!(own.iter().zip(logits("64")).any(|(a, b)| (a - b).abs() > 1e-3));
     let out = classify("50");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

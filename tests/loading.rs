@@ -505,6 +505,13 @@ fn timm_variants_that_are_mixed_contradictory_or_unknown_are_refused_by_name() {
         config_error(gap, br#"{"model_args": {"num_heads": 3, "act_layer": "quick_gelu"}}"#)
             .contains("`model_args.act_layer` is \"quick_gelu\"")
     );
+    assert!(
+        config_error(
+            gap,
+            br#"{"architecture": "vit_base_patch16_clip_quickgelu_224", "model_args": {"num_heads": 3}}"#
+        )
+        .contains("`architecture` is \"quick_gelu\"")
+    );
     // Pooling this model does not have, or cannot have.
     assert!(
         config_error(gap, br#"{"global_pool": "map", "model_args": {"num_heads": 3}}"#)
@@ -531,6 +538,12 @@ fn timm_variants_that_are_mixed_contradictory_or_unknown_are_refused_by_name() {
     assert_eq!(
         e.to_string(),
         "model.safetensors: normalised queries and keys (qk_norm): `blocks.0.attn.q_norm.weight` is not supported"
+    );
+    // A tensor this ViT has no place for (DeiT's distillation token here) is not left out quietly.
+    let e = load(&with(gap, &[("dist_token", 48)]), Some(gap_config), None).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "model.safetensors: a model with tensors this ViT has no place for (`dist_token`, 1 in all) is not supported"
     );
     let e = load(
         &with(gap, &[("norm.weight", 48), ("norm.bias", 48)]),

@@ -335,10 +335,11 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     if let [dir] = args.train.as_slice()
         && dir.is_dir()
     {
-        let train = read_folder(dir, None)?;
+        let mut total = 0;
+        let train = read_folder(dir, None, &mut total)?;
         let (train_idx, test_idx, test) = match &args.test {
             Some(test_dir) => {
-                let test = read_folder(test_dir, Some(&train.class_names))?;
+                let test = read_folder(test_dir, Some(&train.class_names), &mut total)?;
                 (
                     (0..train.pictures.len()).collect(),
                     (0..test.pictures.len()).collect(),
@@ -386,42 +387,62 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     )
 }
 
-/// The most picture bytes read for one run: the files are held until their features are done.
+/// The most picture bytes read for one run (the training and the test folder together): the
+/// files are held until their features are done.
 const MAX_PICTURE_BYTES: u64 = 2 << 30;
 
-/// A folder of pictures, one folder per class; the files skipped are said on stderr.
-fn read_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageFolder> {
-    fn walk(dir: &Path, below: &str, out: &mut Vec<(String, Vec<u8>)>, total: &mut u64) -> Result<()> {
+/// A folder of pictures, one folder per class (links followed, hidden entries passed over); the
+/// files skipped are said on stderr. `total` counts the bytes read so far in this run.
+fn read_folder(dir: &Path, classes: Option<&[String]>, total: &mut u64) -> Result<ImageFolder> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        below: &str,
+        depth: usize,
+        out: &mut Vec<(String, Vec<u8>)>,
+        total: &mut u64,
+    ) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
             .collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
-            let name = format!("{below}{}", entry.file_name().to_string_lossy());
-            if entry.file_type()?.is_dir() {
-                walk(&entry.path(), &format!("{name}/"), out, total)?;
-            } else {
-                *total += entry.metadata()?.len();
-                if *total > MAX_PICTURE_BYTES {
-                    bail!(
-                        "{}: more than 2 GB of files; use fewer or smaller pictures",
-                        dir.display()
-                    );
-                }
-                out.push((
-                    name,
-                    std::fs::read(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?,
-                ));
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if file_name.starts_with('.') {
+                continue;
             }
+            let (path, name) = (entry.path(), format!("{below}{file_name}"));
+            let meta = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            if meta.is_dir() {
+                // Deep enough for any class layout; a link loop ends here.
+                if depth < 16 {
+                    walk(root, &path, &format!("{name}/"), depth + 1, out, total)?;
+                }
+                continue;
+            }
+            *total += meta.len();
+            if *total > MAX_PICTURE_BYTES {
+                bail!(
+                    "{}: more than 2 GB of pictures in this run; use fewer or smaller ones",
+                    root.display()
+                );
+            }
+            out.push((
+                name,
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+            ));
         }
         Ok(())
     }
     let mut entries = Vec::new();
-    walk(dir, "", &mut entries, &mut 0)?;
+    walk(dir, dir, "", 0, &mut entries, total)?;
     let root = dir.display().to_string();
     let (folder, notes) = ImageFolder::from_entries(root.trim_end_matches('/'), entries, classes)?;
     for note in notes {
         eprintln!("note: {note}");
+    }
+    if folder.pictures.is_empty() {
+        bail!("{root}: no pictures in its class folders");
     }
     let counts = folder.counts();
     let classes: Vec<String> = folder

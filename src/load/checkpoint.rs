@@ -48,6 +48,7 @@ pub fn load_vit_from(
         names: &names,
         config: &config.vit,
         device,
+        layer_scale: shapes.variant.layer_scale,
     }
     .vit()?;
     Ok((model, config))
@@ -272,6 +273,8 @@ struct Loader<'a> {
     names: &'a Names,
     config: &'a ViTConfig,
     device: &'a Device,
+    /// Every block scales its branches (timm's layer scale).
+    layer_scale: bool,
 }
 
 impl Loader<'_> {
@@ -351,7 +354,7 @@ impl Loader<'_> {
             Layout::HuggingFace => d,
         };
         let (ls1, ls2) = (format!("{p}.ls1.gamma"), format!("{p}.ls2.gamma"));
-        let layer_scale = self.file.contains(&ls1);
+        let layer_scale = self.layer_scale;
         Ok(Block {
             norm1: self.layer_norm(&format!("{p}.norm1"))?,
             attn: Attention {
@@ -386,7 +389,7 @@ impl Loader<'_> {
             patch_size: p,
         };
         let pos_tokens = c.num_patches() + if c.pos_embed_prefix { c.num_prefix_tokens() } else { 0 };
-        Ok(VisionTransformer {
+        let model = VisionTransformer {
             patch_embed,
             cls_token: match c.class_token {
                 true => Some(Param::from_tensor(self.tensor("cls_token", [1, 1, d])?)),
@@ -417,7 +420,26 @@ impl Loader<'_> {
             } else {
                 Some(self.linear("head", d, c.num_labels)?)
             },
-        })
+        };
+        // As timm's strict loading: a tensor with no place in this model belongs to an option it
+        // does not have (differential attention, a distillation token, ...), which would
+        // otherwise be left out without a word. Hugging Face's `ViTModel` pooler is not used.
+        let pooler = format!("{}pooler.", self.names.hf_prefix);
+        let unused: Vec<&str> = self
+            .file
+            .untaken()
+            .filter(|n| self.names.layout == Layout::Timm || !n.starts_with(&pooler))
+            .collect();
+        if let Some(first) = unused.iter().min() {
+            return Err(LoadError::Unsupported {
+                file: self.file.name().into(),
+                what: format!(
+                    "a model with tensors this ViT has no place for (`{first}`, {} in all)",
+                    unused.len()
+                ),
+            });
+        }
+        Ok(model)
     }
 }
 

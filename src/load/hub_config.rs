@@ -129,6 +129,7 @@ struct ConfigJson {
 
 #[derive(Deserialize, Default)]
 struct TimmPretrainedCfg {
+    global_pool: Option<String>,
     input_size: Option<Vec<usize>>,
     mean: Option<Vec<f32>>,
     std: Option<Vec<f32>>,
@@ -261,17 +262,20 @@ fn resolve_variant(file: &str, json: &ConfigJson, variant: &Variant) -> Result<P
             args.and_then(|a| a.class_token),
             variant.class_token,
         ),
+        // Without class or register tokens both layouts are the same.
         (
             "model_args.no_embed_class",
-            args.and_then(|a| a.no_embed_class),
+            args.and_then(|a| a.no_embed_class)
+                .filter(|_| variant.class_token || variant.reg_tokens > 0),
             !variant.pos_embed_prefix,
         ),
         ("model_args.pre_norm", args.and_then(|a| a.pre_norm), variant.pre_norm),
         ("model_args.fc_norm", args.and_then(|a| a.fc_norm), variant.fc_norm),
-        // A number turns layer scale on; its tensors hold the trained values.
+        // A number other than 0 turns layer scale on (timm: `if init_values`); its tensors
+        // hold the trained values.
         (
             "model_args.init_values",
-            args.and_then(|a| a.init_values).map(|_| true),
+            args.and_then(|a| a.init_values).map(|v| v != 0.0),
             variant.layer_scale,
         ),
     ] {
@@ -287,11 +291,13 @@ fn resolve_variant(file: &str, json: &ConfigJson, variant: &Variant) -> Result<P
             });
         }
     }
-    let pool = match json
-        .global_pool
-        .as_deref()
-        .or(args.and_then(|a| a.global_pool.as_deref()))
-    {
+    // timm's order: the model's arguments, then its pretrained config (the top-level key only
+    // describes them).
+    let configured = args
+        .and_then(|a| a.global_pool.as_deref())
+        .or(json.pretrained_cfg.as_ref().and_then(|p| p.global_pool.as_deref()))
+        .or(json.global_pool.as_deref());
+    let pool = match configured {
         None if variant.fc_norm || !variant.class_token => Pool::Avg,
         None | Some("token") => Pool::Token,
         Some("avg") => Pool::Avg,
@@ -373,10 +379,17 @@ pub fn resolve_config(
         agree(cfg_name, field, config, weights)?;
     }
 
-    // (OpenAI's CLIP towers use quick_gelu: refused, never run with the wrong activation.)
+    // OpenAI's CLIP towers use quick_gelu (timm names them `..._quickgelu_...`, or says so in
+    // `act_layer`): refused, never run with the wrong activation.
+    let named = json
+        .architecture
+        .as_deref()
+        .filter(|a| a.contains("quickgelu"))
+        .map(|_| "quick_gelu".to_string());
     for (field, act) in [
         ("hidden_act", &json.hidden_act),
         ("model_args.act_layer", &args.and_then(|a| a.act_layer.clone())),
+        ("architecture", &named),
     ] {
         if let Some(act) = act
             && act != "gelu"
@@ -407,7 +420,13 @@ pub fn resolve_config(
 
     let pool = resolve_variant(cfg_name, &json, &shapes.variant)?;
 
-    let layer_norm_eps = json.layer_norm_eps.unwrap_or(layout.default_eps());
+    // timm builds its CLIP towers (`pre_norm`) with LayerNorm's own eps, 1e-5.
+    let default_eps = if shapes.variant.pre_norm {
+        1e-5
+    } else {
+        layout.default_eps()
+    };
+    let layer_norm_eps = json.layer_norm_eps.unwrap_or(default_eps);
     // ViTs use 1e-12 to 1e-5; one near the variance of the activations changes every answer.
     if !(layer_norm_eps > 0.0 && layer_norm_eps <= 1e-2) {
         return Err(bad_value(

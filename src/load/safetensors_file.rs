@@ -272,6 +272,14 @@ impl SafetensorsFile {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// The tensors not taken yet.
+    pub fn untaken(&self) -> impl Iterator<Item = &str> {
+        self.tensors
+            .iter()
+            .filter(|(_, t)| t.values.is_some())
+            .map(|(n, _)| n.as_str())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }

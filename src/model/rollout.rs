@@ -17,8 +17,8 @@ pub struct AttentionRollout {
     layers: Vec<Tensor<3>>,
     /// Class and register tokens before the patches.
     prefix: usize,
-    /// Read at the class token; without one, the mean over every token (the last block then
-    /// gives every query).
+    /// Read at the class token; otherwise (mean pooling) the mean over the patch tokens (the last
+    /// block then gives every query).
     class_token: bool,
 }
 
@@ -43,14 +43,15 @@ impl AttentionRollout {
         self.layers.push(a.clone() / a.sum_dim(2));
     }
 
-    /// `[batch, patches]`: the class token's row (or the tokens' mean row), at the patches.
+    /// `[batch, patches]`: the class token's row (or the patches' mean row), at the patches.
     pub fn finish(mut self) -> Tensor<2> {
         let last = self.layers.pop().expect("a ViT has at least one block");
         let [batch, _, tokens] = last.dims();
+        // Without a class token the feature is the mean of the patch tokens: their rows' mean.
         let start = if self.class_token {
             last.narrow(1, 0, 1)
         } else {
-            last.mean_dim(1)
+            last.narrow(1, self.prefix, tokens - self.prefix).mean_dim(1)
         };
         let row = self.layers.into_iter().rev().fold(start, |row, a| row.matmul(a));
         let patches = tokens - self.prefix;

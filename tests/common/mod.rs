@@ -89,12 +89,13 @@ macro_rules! variant {
 }
 
 /// timm's variants (tests/fixtures/generate.py, `VARIANTS`): (name, weights, config).
-pub const VARIANTS: [(&str, &[u8], &[u8]); 5] = [
+pub const VARIANTS: [(&str, &[u8], &[u8]); 6] = [
     variant!("gap_fc_norm"),
     variant!("no_class_token"),
     variant!("clip_pre_norm"),
     variant!("dinov2_registers"),
     variant!("layer_scale_patch14"),
+    variant!("registers_gap"),
 ];
 pub const VARIANTS_REFERENCE: &[u8] = include_bytes!("../fixtures/variants/reference.safetensors");
 
@@ -130,7 +131,7 @@ pub async fn check_variants(backend: BackendKind, tolerance: f32) {
         sizes.sort();
         assert_eq!(
             sizes.is_empty(),
-            !matches!(name, "gap_fc_norm" | "dinov2_registers"),
+            !matches!(name, "gap_fc_norm" | "dinov2_registers" | "registers_gap"),
             "{name}: {sizes:?}"
         );
         for size in std::iter::once(None).chain(sizes.into_iter().map(Some)) {
