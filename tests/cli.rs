@@ -51,6 +51,34 @@ fn run(args: &[&str]) -> (Output, u64) {
 
 const HF: &str = "tests/fixtures/tiny_hf";
 
+/// `vit finetune`'s test accuracy after its last epoch, in percent.
+fn last_test_accuracy(stdout: &str) -> f64 {
+    let last = stdout.lines().last().expect("an epoch line");
+    last.rsplit("test ")
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap()
+}
+
+/// `vit classify --json` of one image with `model` and the head file `head`, on flex.
+fn classify_with_head(model: &str, head: &std::path::Path, image: &str) -> serde_json::Value {
+    let out = vit(&[
+        "classify",
+        "--model",
+        model,
+        "--head",
+        head.to_str().unwrap(),
+        image,
+        "--json",
+        "--device",
+        "flex",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn json_output_has_the_reference_top_k_and_logits() {
     let out = vit(&[
@@ -213,28 +241,9 @@ fn finetune_writes_a_head_that_classify_uses() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let epochs: Vec<&str> = stdout.lines().collect();
     assert_eq!(epochs.len(), 3, "{stdout}");
-    let test_accuracy: f64 = epochs[2]
-        .rsplit("test ")
-        .next()
-        .unwrap()
-        .trim_end_matches('%')
-        .parse()
-        .unwrap();
-    assert!(test_accuracy >= 90.0, "{stdout}");
+    assert!(last_test_accuracy(&stdout) >= 90.0, "{stdout}");
 
-    let out = vit(&[
-        "classify",
-        "--model",
-        HF,
-        "--head",
-        head.to_str().unwrap(),
-        "tests/fixtures/images/grey.png",
-        "--json",
-        "--device",
-        "flex",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let line = classify_with_head(HF, &head, "tests/fixtures/images/grey.png");
     let label = line["top_k"][0]["label"].as_str().unwrap().to_string();
     assert!(vit_wasm::data::cifar::CLASS_NAMES.contains(&label.as_str()), "{label}");
 
@@ -254,19 +263,7 @@ fn finetune_writes_a_head_that_classify_uses() {
         stderr.contains("tests/fixtures/tiny_hf_headless: this model has no classification head"),
         "{stderr}"
     );
-    let out = vit(&[
-        "classify",
-        "--model",
-        headless,
-        "--head",
-        head.to_str().unwrap(),
-        "tests/fixtures/images/grey.png",
-        "--json",
-        "--device",
-        "flex",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let again = classify_with_head(headless, &head, "tests/fixtures/images/grey.png");
     assert_eq!(again["top_k"], line["top_k"]);
 
     // A malformed data file stops the run with its name and what is wrong. Files built to
@@ -422,30 +419,10 @@ fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
     );
     assert!(stderr.contains("48 training and 12 test images"), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let last = stdout.lines().last().unwrap();
-    let test_accuracy: f64 = last
-        .rsplit("test ")
-        .next()
-        .unwrap()
-        .trim_end_matches('%')
-        .parse()
-        .unwrap();
-    assert!(test_accuracy >= 90.0, "{stdout}");
+    assert!(last_test_accuracy(&stdout) >= 90.0, "{stdout}");
 
     // The head carries the folder names.
-    let out = vit(&[
-        "classify",
-        "--model",
-        HF,
-        "--head",
-        head.to_str().unwrap(),
-        "tests/fixtures/pictures/square/square_05.jpg",
-        "--json",
-        "--device",
-        "flex",
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let line = classify_with_head(HF, &head, "tests/fixtures/pictures/square/square_05.jpg");
     let labels: Vec<&str> = line["top_k"]
         .as_array()
         .unwrap()

@@ -193,12 +193,26 @@ const ops = {
   },
 };
 
+// A model's optional config files, by the part of it they are.
+const CONFIGS = { config: 'config.json', preprocessor: 'preprocessor_config.json' };
+
+/// The configs a model has: { config, preprocessor }, each a Uint8Array or null, read with
+/// `open(name)` (a File, a Response, or null where there is none).
+async function readConfigs(open) {
+  const out = {};
+  for (const [part, name] of Object.entries(CONFIGS)) {
+    const file = await open(name);
+    out[part] = file && new Uint8Array(await file.arrayBuffer());
+  }
+  return out;
+}
+
 /// Writes the configs a model has to `store` (a model_store writer, or a keeper).
 async function keepConfigs(store, parts) {
-  for (const [name, bytes] of [['config.json', parts.config], ['preprocessor_config.json', parts.preprocessor]]) {
-    if (!bytes) continue;
-    await store.add(name, bytes.byteLength);
-    await store.write(name, bytes);
+  for (const [part, name] of Object.entries(CONFIGS)) {
+    if (!parts[part]) continue;
+    await store.add(name, parts[part].byteLength);
+    await store.write(name, parts[part]);
   }
 }
 
@@ -238,31 +252,24 @@ async function keeper(id) {
 async function modelParts(source) {
   if (source.stored) {
     const { manifest, file, used } = await modelStore.open(source.stored);
-    const bytes = async (name) => {
-      const f = await file(name);
-      return f && new Uint8Array(await f.arrayBuffer());
-    };
     const weights = await file(manifest.weights);
     return {
       label: manifest.label,
       from: 'storage',
       used,
       weights: { name: manifest.weights, size: weights.size, stream: weights.stream() },
-      config: await bytes('config.json'),
-      preprocessor: await bytes('preprocessor_config.json'),
+      ...(await readConfigs(file)),
     };
   }
   if (source.files) {
     const byName = (n) => source.files.find((f) => f.name === n);
     const weights = byName('model.safetensors') ?? source.files.find((f) => f.name.endsWith('.safetensors'));
     if (!weights) throw fail('bad-request', `no .safetensors file among ${source.files.map((f) => f.name).join(', ') || 'the dropped files'}`);
-    const bytes = async (f) => f && new Uint8Array(await f.arrayBuffer());
     return {
       label: weights.name,
       from: 'file',
       weights: { name: weights.name, size: weights.size, stream: weights.stream() },
-      config: await bytes(byName('config.json')),
-      preprocessor: await bytes(byName('preprocessor_config.json')),
+      ...(await readConfigs(async (name) => byName(name) ?? null)),
     };
   }
   const url = (name) => new URL(name, source.server);
@@ -271,10 +278,6 @@ async function modelParts(source) {
     if (!response.ok && response.status !== 404) throw fail('bad-request', `${url(name)}: HTTP ${response.status}`);
     return response.ok ? response : null;
   };
-  const bytes = async (name) => {
-    const response = await get(name);
-    return response && new Uint8Array(await response.arrayBuffer());
-  };
   const weights = await get('model.safetensors');
   if (!weights) throw fail('bad-request', `${url('model.safetensors')}: HTTP 404`);
   return {
@@ -282,8 +285,7 @@ async function modelParts(source) {
     from: 'network',
     weights: { name: 'model.safetensors', size: Number(weights.headers.get('Content-Length')) || 0, stream: weights.body },
     version: modelStore.version(weights),
-    config: await bytes('config.json'),
-    preprocessor: await bytes('preprocessor_config.json'),
+    ...(await readConfigs(get)),
   };
 }
 

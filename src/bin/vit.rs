@@ -324,6 +324,9 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     // Everything that can be wrong is found before the features are computed (an hour on the
     // CPU for all of CIFAR-10): the options, and where the head goes.
     train_options(args).check()?;
+    if !(args.test_fraction > 0.0 && args.test_fraction < 1.0) {
+        bail!("--test-fraction must be above 0 and below 1");
+    }
     // Opened, not emptied: a head already there survives a run that fails.
     let out = std::fs::OpenOptions::new()
         .write(true)
@@ -347,9 +350,6 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
                 )
             }
             None => {
-                if !(0.0..1.0).contains(&args.test_fraction) || args.test_fraction == 0.0 {
-                    bail!("--test-fraction must be above 0 and below 1");
-                }
                 let (train_idx, test_idx) = hold_out(&train, args.test_fraction, args.seed)?;
                 eprintln!(
                     "held out {} of the pictures of each class for testing (seed {})",

@@ -117,15 +117,6 @@ pub struct Model {
 }
 
 impl Model {
-    /// The stored model at `size` pixels a side.
-    fn sized(&self, size: usize) -> Result<Classifier, VitError> {
-        if size == self.stored.config.image_size {
-            Ok(self.stored.clone())
-        } else {
-            self.stored.at_image_size(size)
-        }
-    }
-
     /// The key for this model's features: its files' hash, and the input size when it is not
     /// the model's own (the features differ).
     fn feature_key(&self) -> String {
@@ -229,7 +220,7 @@ impl Model {
     /// its files have); heads trained or imported for another size are dropped. Its info.
     #[wasm_bindgen(js_name = atImageSize)]
     pub fn at_image_size(&mut self, size: usize) -> Result<JsValue, Failure> {
-        self.own = self.sized(size)?;
+        self.own = self.stored.at_image_size(size)?;
         self.trained.replace(None);
         self.use_trained.set(false);
         self.info()
@@ -242,7 +233,7 @@ impl Model {
             // Moved once: the model at the chosen size is made again from it (sharing its weights).
             self.stored = self.stored.moved_to(&backend.device);
             let size = self.own.config.image_size;
-            self.own = self.sized(size).unwrap_or_else(|_| self.stored.clone());
+            self.own = self.stored.at_image_size(size).unwrap_or_else(|_| self.stored.clone());
         }
     }
 

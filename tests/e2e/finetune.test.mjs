@@ -4,21 +4,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, openPage, serverAndBrowser, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, openWithModel, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const CIFAR = (name) => join(FIXTURES, 'cifar', name);
 const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 const env = serverAndBrowser();
-
-/// The page on `backend` with the tiny model loaded.
-async function openWithModel(context, backend) {
-  const { page, logs } = await openPage(context, env.server.url);
-  await page.getByTestId('backend').selectOption(backend);
-  await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
-  await waitStatus(page, /^ready$/);
-  return { page, logs };
-}
 
 async function upload(page) {
   await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('data_batch_1.bin'), CIFAR('data_batch_2.bin')]);
@@ -56,7 +47,7 @@ async function classifyGrey(page) {
 for (const backend of ['wgpu', 'flex']) {
   test(`fine-tunes a CIFAR-10 head on ${backend}, exports it and imports it after a reload`, async () => {
     const context = await env.browser.newContext({ acceptDownloads: true });
-    let { page, logs } = await openWithModel(context, backend);
+    let { page, logs } = await openWithModel(context, env.server.url, backend);
     const saveLogs = () => writeFileSync(join(ARTIFACTS, `finetune-${backend}.log`), logs.join('\n'));
     try {
       await upload(page);
@@ -107,7 +98,7 @@ for (const backend of ['wgpu', 'flex']) {
 
       // A reload: the head comes back from the file, the features from IndexedDB.
       await page.close();
-      ({ page, logs } = await openWithModel(context, backend));
+      ({ page, logs } = await openWithModel(context, env.server.url, backend));
       // (Playwright's isDisabled() does not look at <option>.)
       assert.equal(await page.locator('[data-testid=head-select] option[value=trained]').evaluate((o) => o.disabled), true);
       await page.getByTestId('head-import').setInputFiles(headPath);
@@ -133,7 +124,7 @@ for (const backend of ['wgpu', 'flex']) {
 
 test('bad CIFAR-10 files and bad heads get errors that name them; the rest loads', async () => {
   const context = await env.browser.newContext();
-  const { page, logs } = await openWithModel(context, 'flex');
+  const { page, logs } = await openWithModel(context, env.server.url, 'flex');
   try {
     await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('malformed/partial_record.bin'), CIFAR('data_batch_1.bin'), CIFAR('malformed/bad_label.bin')]);
     await page.locator('#train-info').filter({ hasText: /^200 images from data_batch_1\.bin/ }).waitFor();
@@ -173,7 +164,7 @@ test('bad CIFAR-10 files and bad heads get errors that name them; the rest loads
 
 test('a worker that dies with several calls pending is replaced once, and the page goes on', async () => {
   const context = await env.browser.newContext();
-  const { page, logs } = await openWithModel(context, 'flex');
+  const { page, logs } = await openWithModel(context, env.server.url, 'flex');
   try {
     await upload(page);
     const modelWorker = (w) => /\/worker\.js\?build=/.test(w.url());
@@ -203,12 +194,10 @@ test('a worker that dies with several calls pending is replaced once, and the pa
 
 test('a backbone without a head says so, fine-tunes, and classifies with the head it trained', async () => {
   const context = await env.browser.newContext();
-  const { page, logs } = await openPage(context, env.server.url);
+  // Hugging Face's `ViTModel` layout: no `vit.` prefix, a pooler, no classifier.
+  const headless = ['model.safetensors', 'config.json', 'preprocessor_config.json'].map((f) => join(FIXTURES, 'tiny_hf_headless', f));
+  const { page, logs } = await openWithModel(context, env.server.url, 'flex', headless);
   try {
-    await page.getByTestId('backend').selectOption('flex');
-    // Hugging Face's `ViTModel` layout: no `vit.` prefix, a pooler, no classifier.
-    await page.getByTestId('model-input').setInputFiles(['model.safetensors', 'config.json', 'preprocessor_config.json'].map((f) => join(FIXTURES, 'tiny_hf_headless', f)));
-    await waitStatus(page, /^ready$/);
     assert.match(await page.locator('#model-info').textContent(), /3 heads, .* no classification head \(a backbone for fine-tuning: train a head below or import one\)/);
     assert.equal(await page.locator('[data-testid=head-select] option[value=original]').evaluate((o) => o.disabled), true);
     await page.getByTestId('image-input').setInputFiles(image('grey.png'));

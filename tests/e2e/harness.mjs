@@ -71,6 +71,16 @@ export async function openPage(target, url, timeout = 120_000) {
   return { page, logs };
 }
 
+/// A new page as `openPage` gives it, on `backend`, with a model loaded through the file picker:
+/// the tiny model unless `files` are given.
+export async function openWithModel(target, url, backend, files = TINY_MODEL) {
+  const { page, logs } = await openPage(target, url);
+  await page.getByTestId('backend').selectOption(backend);
+  await page.getByTestId('model-input').setInputFiles(files);
+  await waitStatus(page, /^ready$/);
+  return { page, logs };
+}
+
 /// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader.
 export async function launch({ webgpu = true } = {}) {
   return chromium.launch({

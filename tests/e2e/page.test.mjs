@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, openPage, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, openPage, openWithModel, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser();
 
@@ -51,11 +51,8 @@ for (const backend of ['wgpu', 'flex']) {
 }
 
 test('bad files get visible errors and the page keeps working', async () => {
-  const { page, logs } = await openPage(env.browser, env.server.url);
+  const { page, logs } = await openWithModel(env.browser, env.server.url, 'flex');
   try {
-    await page.getByTestId('backend').selectOption('flex');
-    await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
-    await waitReady(page);
 
     // A corrupt model: the page says which file and what is wrong, and keeps the loaded model.
     await page.getByTestId('model-input').setInputFiles({ name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('definitely not tensors') });
@@ -96,13 +93,11 @@ test('bad files get visible errors and the page keeps working', async () => {
 });
 
 test("timm's variants load in the page and classify, the attention map over their patches", async () => {
-  const { page, logs } = await openPage(env.browser, env.server.url);
+  // Register tokens with position embeddings for the patches only, layer scale, patch 14.
+  const variant = ['model.safetensors', 'config.json'].map((f) => join(FIXTURES, 'variants', 'dinov2_registers', f));
+  const { page, logs } = await openWithModel(env.browser, env.server.url, 'flex', variant);
   try {
-    await page.getByTestId('backend').selectOption('flex');
     await page.locator('#show-attention').check();
-    // Register tokens with position embeddings for the patches only, layer scale, patch 14.
-    await page.getByTestId('model-input').setInputFiles(['model.safetensors', 'config.json'].map((f) => join(FIXTURES, 'variants', 'dinov2_registers', f)));
-    await waitReady(page);
     assert.match(await page.locator('#model-info').textContent(), /56x56 input in 14x14 patches, 7 labels/);
     await page.getByTestId('image-input').setInputFiles(image('gradient.png'));
     await waitReady(page);
@@ -117,11 +112,8 @@ test("timm's variants load in the page and classify, the attention map over thei
 });
 
 test('a model runs at another input size on request, and back at its own', async () => {
-  const { page, logs } = await openPage(env.browser, env.server.url);
+  const { page, logs } = await openWithModel(env.browser, env.server.url, 'flex');
   try {
-    await page.getByTestId('backend').selectOption('flex');
-    await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
-    await waitReady(page);
     const size = page.getByTestId('image-size');
     assert.equal(await size.inputValue(), '48');
     await size.fill('64');
