@@ -2,6 +2,7 @@
 //! in the formats people have it, split into training and test images; and labelled rows, the
 //! one container for images and for their features.
 
+pub mod archive;
 pub mod cifar;
 pub mod image;
 pub mod image_folder;

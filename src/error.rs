@@ -143,6 +143,18 @@ pub enum PicturesError {
     TooFewToSplit { root: String, class: String, count: usize },
     #[error("{root}/{class}: not one of the training classes ({known})")]
     UnknownClass { root: String, class: String, known: String },
+    #[error("{root}/{class}: no pictures to train on; add some, or remove the class")]
+    EmptyClass { root: String, class: String },
+    #[error("there is already a class named {name}")]
+    DuplicateClass { name: String },
+    #[error("a class needs a name")]
+    NoName,
+    #[error("there is no class {label}")]
+    NoSuchClass { label: usize },
+    #[error("there is no picture {index}")]
+    NoSuchPicture { index: usize },
+    #[error("{file}: not a readable archive of pictures ({reason})")]
+    Archive { file: String, reason: String },
 }
 
 /// Why a CIFAR-10 file could not be read.

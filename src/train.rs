@@ -11,5 +11,5 @@ pub mod trainer;
 pub use features::{Features, extract_features};
 pub use fit::{Fitted, fit};
 pub use metrics::{Confusion, predict};
-pub use rng::{epoch_order, hold_out, sample};
+pub use rng::{epoch_order, hold_out, sample, split_pictures};
 pub use trainer::{EpochReport, HeadTrainer, Progress, TrainOptions, fresh_head, train};

@@ -410,7 +410,7 @@ fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("tests/fixtures/pictures: 60 pictures (disc 20, square 20, stripes 20)"),
+        stderr.contains("tests/fixtures/pictures: 60 training pictures (disc 20, square 20, stripes 20)"),
         "{stderr}"
     );
     assert!(

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use vit_wasm::data::image_folder::ImageFolder;
+use vit_wasm::data::archive::{self, Kind};
+use vit_wasm::data::image_folder::{ImageFolder, Role, below_common_root};
 use vit_wasm::error::PicturesError;
-use vit_wasm::train::hold_out;
+use vit_wasm::train::{hold_out, split_pictures};
 
 /// Every file under `dir`, as `(path below it, bytes)`.
 fn entries(dir: &Path, below: &str) -> Vec<(String, Vec<u8>)> {
@@ -32,10 +33,10 @@ fn fixture() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_folder_per_class_is_read_and_bad_files_are_named_and_skipped() {
-    let (folder, mut notes) = ImageFolder::from_entries("pictures", fixture(), None).unwrap();
+    let (folder, mut notes) = ImageFolder::from_entries("pictures", fixture()).unwrap();
     notes.sort();
     assert_eq!(folder.class_names, ["disc", "square", "stripes"]);
-    assert_eq!(folder.counts(), [20, 20, 20]);
+    assert_eq!(folder.counts(Role::Train), [20, 20, 20]);
     assert_eq!(folder.pictures[0].name, "pictures/disc/disc_00.png");
     // The text files are named; the hidden one is passed over.
     assert_eq!(notes.len(), 2, "{notes:?}");
@@ -47,7 +48,7 @@ fn a_folder_per_class_is_read_and_bad_files_are_named_and_skipped() {
     // The order the files come in does not matter.
     let mut reversed = fixture();
     reversed.reverse();
-    let (again, _) = ImageFolder::from_entries("pictures", reversed, None).unwrap();
+    let (again, _) = ImageFolder::from_entries("pictures", reversed).unwrap();
     assert_eq!(
         again.pictures.iter().map(|p| &p.name).collect::<Vec<_>>(),
         folder.pictures.iter().map(|p| &p.name).collect::<Vec<_>>()
@@ -56,7 +57,7 @@ fn a_folder_per_class_is_read_and_bad_files_are_named_and_skipped() {
 
 #[test]
 fn a_fixed_fraction_of_each_class_is_held_out_by_seed() {
-    let (folder, _) = ImageFolder::from_entries("pictures", fixture(), None).unwrap();
+    let (folder, _) = ImageFolder::from_entries("pictures", fixture()).unwrap();
     let (train, test) = hold_out(&folder, 0.2, 0).unwrap();
     assert_eq!((train.len(), test.len()), (48, 12));
     for label in 0..3u8 {
@@ -80,30 +81,98 @@ fn too_few_classes_or_pictures_and_unknown_test_classes_are_refused() {
             .filter(|(p, _)| p.starts_with(prefix))
             .collect::<Vec<_>>()
     };
-    let e = ImageFolder::from_entries("pictures", only("disc/"), None).unwrap_err();
+    let e = ImageFolder::from_entries("pictures", only("disc/")).unwrap_err();
     assert!(matches!(e, PicturesError::TooFewClasses { .. }), "{e}");
     assert!(
         e.to_string()
             .starts_with("pictures: one class (disc); fine-tuning needs at least two classes"),
         "{e}"
     );
-    let e = ImageFolder::from_entries("pictures", only("README"), None).unwrap_err();
+    let e = ImageFolder::from_entries("pictures", only("README")).unwrap_err();
     assert!(e.to_string().starts_with("pictures: no folder of pictures;"), "{e}");
 
     // One disc is not enough to hold any out.
     let mut few = only("square/");
     few.extend(only("disc/disc_00"));
-    let (folder, _) = ImageFolder::from_entries("pictures", few, None).unwrap();
+    let (folder, _) = ImageFolder::from_entries("pictures", few).unwrap();
     let e = hold_out(&folder, 0.2, 0).unwrap_err();
     assert_eq!(
         e.to_string(),
         "pictures/disc: 1 picture(s); holding some out for testing needs at least 2 in each class (or give a separate test folder)"
     );
 
-    let classes = ["disc".to_string(), "square".to_string()];
-    let e = ImageFolder::from_entries("test", only("stripes/"), Some(&classes)).unwrap_err();
+    let (mut two, _) = ImageFolder::from_entries("pictures", [only("disc/"), only("square/")].concat()).unwrap();
+    let e = two.add_entries("test", only("stripes/"), Role::Test).unwrap_err();
     assert_eq!(
         e.to_string(),
         "test/stripes: not one of the training classes (disc, square)"
     );
+    // Nothing of a refused test folder is kept.
+    assert_eq!(two.pictures.len(), 40);
+}
+
+#[test]
+fn a_test_folder_replaces_the_held_out_split() {
+    let (mut folder, _) = ImageFolder::from_entries("pictures", fixture()).unwrap();
+    let test: Vec<_> = fixture()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("square/") || p.starts_with("disc/disc_0"))
+        .collect();
+    folder.add_entries("test", test, Role::Test).unwrap();
+    assert_eq!(folder.counts(Role::Test), [10, 20, 0]);
+    let (train, test) = split_pictures(&folder, 0.2, 0).unwrap();
+    assert_eq!((train.len(), test.len()), (60, 30));
+    assert!(
+        test.iter()
+            .all(|&i| folder.pictures[i].role == Role::Test && folder.pictures[i].name.starts_with("test/"))
+    );
+    // The same picture has the same fingerprint wherever it came from.
+    let square = |root: &str| {
+        folder
+            .pictures
+            .iter()
+            .find(|p| p.name == format!("{root}/square/square_03.png"))
+            .unwrap()
+    };
+    assert_eq!(square("pictures").fingerprint, square("test").fingerprint);
+    assert_ne!(folder.pictures[0].fingerprint, folder.pictures[1].fingerprint);
+}
+
+#[test]
+fn pictures_come_out_of_zip_and_tar_archives_as_out_of_folders() {
+    let (folder, notes) = ImageFolder::from_entries("pictures", fixture()).unwrap();
+    for archive in ["pictures.zip", "pictures.tar.gz", "pictures.tar"] {
+        let bytes = std::fs::read(format!("{}/tests/fixtures/{archive}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let kind = Kind::of(&bytes).unwrap();
+        let members = archive::members(&bytes, kind, |_| true).unwrap();
+        let (root, below) = below_common_root(archive, members);
+        assert_eq!(root, "pictures", "{archive}");
+        let (read, read_notes) = ImageFolder::from_entries(&root, below).unwrap();
+        assert_eq!(read.class_names, folder.class_names, "{archive}");
+        assert_eq!(read.labels(), folder.labels(), "{archive}");
+        let names = |f: &ImageFolder| {
+            f.pictures
+                .iter()
+                .map(|p| (p.name.clone(), p.fingerprint.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&read), names(&folder), "{archive}");
+        // The zip was made on a Mac: its __MACOSX folder is passed over.
+        assert_eq!(read_notes.len(), notes.len(), "{archive}: {read_notes:?}");
+    }
+}
+
+#[test]
+fn hostile_archives_are_refused_within_their_bounds() {
+    // 300 MB of zeros in a zip member that claims 10 bytes, and a zip listing too many members.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pictures_hostile");
+    for (file, reason) in [
+        ("zip_bomb.zip", "larger than 256 MB uncompressed"),
+        ("many_members.zip", "it lists more than 100000 members"),
+        ("not_a_zip.zip", "invalid Zip archive"),
+    ] {
+        let bytes = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let e = archive::members(&bytes, Kind::of(&bytes).unwrap_or(Kind::Zip), |_| true).unwrap_err();
+        assert!(e.contains(reason), "{file}: {e}");
+    }
 }

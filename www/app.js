@@ -1,5 +1,6 @@
 // The page: model loading, backend choice, image cards; finetune.js has the fine-tuning panel.
 // All model work happens in worker.js.
+import { dropTarget } from './drop.js';
 import { setupFinetune } from './finetune.js';
 import { Code } from './protocol.js';
 import { version } from './model_store.js';
@@ -434,36 +435,6 @@ function classifyFiles(files) {
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
-
-/// Files from a drop, descending into folders.
-async function droppedFiles(dataTransfer) {
-  const entries = [...dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
-  if (!entries.length) return [...dataTransfer.files];
-  const files = [];
-  const walk = async (entry) => {
-    if (entry.isFile) files.push(await new Promise((ok, fail) => entry.file(ok, fail)));
-    else {
-      const reader = entry.createReader();
-      for (let batch; (batch = await new Promise((ok, fail) => reader.readEntries(ok, fail))).length; ) await Promise.all(batch.map(walk));
-    }
-  };
-  await Promise.all(entries.map(walk));
-  return files;
-}
-
-function dropTarget(el, onFiles) {
-  el.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    el.classList.add('over');
-  });
-  el.addEventListener('dragleave', () => el.classList.remove('over'));
-  el.addEventListener('drop', async (e) => {
-    e.preventDefault();
-    e.stopPropagation();
-    el.classList.remove('over');
-    onFiles(await droppedFiles(e.dataTransfer));
-  });
-}
 
 const useModelFiles = (files) => loadModel({ files });
 

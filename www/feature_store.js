@@ -1,7 +1,8 @@
 // Class-token features kept in IndexedDB across visits, keyed by `<model fingerprint>/<data
-// fingerprint>/<plain|mirrored>`, each with its size beside it (so that the storage panel need
-// not read the features to list them). Best effort: without IndexedDB, or over quota, features
-// are only computed again.
+// fingerprint>/<plain|mirrored>` for CIFAR-10 and `<model fingerprint>/pictures/<plain|mirrored>`
+// for the person's pictures (a row per picture, by the hash of its bytes), each with its size
+// beside it (so that the storage panel need not read the features to list them). Best effort:
+// without IndexedDB, or over quota, features are only computed again.
 
 const DB = 'vit-wasm-features';
 const STORE = 'features';
@@ -45,7 +46,8 @@ async function run(mode, use) {
   });
 }
 
-const bytes = ({ values, labels, indices }) => values.byteLength + labels.byteLength + indices.byteLength;
+// Typed arrays by their bytes; the pictures' hashes (32 hex digits each) as strings.
+const bytes = (value) => Object.values(value).reduce((n, v) => n + (ArrayBuffer.isView(v) ? v.byteLength : Array.isArray(v) ? v.length * 32 : 0), 0);
 
 export const get = (key) => run('readonly', (s) => s.get(key));
 export const put = (key, value) => run('readwrite', (s, sizes) => (sizes.put(bytes(value), key), s.put(value, key)));

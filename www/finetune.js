@@ -1,11 +1,14 @@
-// The fine-tuning panel: CIFAR-10 uploads and preview, feature extraction with progress and
-// cancel, head training with live charts, the results, and choosing, exporting and importing
-// the head. The work itself happens in the worker (worker.js).
+// The fine-tuning panel: the data to train on (the person's own pictures, pictures_source.js, or
+// CIFAR-10, cifar_source.js), feature extraction with progress and cancel, head training with
+// live charts, the results, and choosing, exporting and importing the head. The work itself
+// happens in the worker (worker.js).
 import { lineChart } from './chart.js';
+import { setupCifar } from './cifar_source.js';
+import { setupPictures } from './pictures_source.js';
 import { Code } from './protocol.js';
+import { rgbaCanvas } from './rgba.js';
 
 const $ = (id) => document.getElementById(id);
-const PREVIEW_PER_CLASS = 8;
 // A forward pass of ViT-B/16 takes around half a second on a CPU and milliseconds on a GPU.
 const DEFAULT_SAMPLES = { cpu: [300, 100], gpu: [2000, 500] };
 const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
@@ -14,93 +17,36 @@ const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
 /// cancel(): stops feature extraction; recover(reason): replaces a crashed worker;
 /// featuresStored(): features were added to the browser's storage.
 export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, featuresStored }) {
-  const data = { train: null, test: null, classNames: [] };
-  const files = { train: [], test: [] };
   let model = null; // { fingerprint, ownHead }
   let running = false;
   let run = null; // live state of the run in progress
 
-  // ---- data ------------------------------------------------------------------------------------
+  // ---- the data: the person's pictures or CIFAR-10, one at a time --------------------------------
+
+  const changed = () => updateStart();
+  const sources = {
+    pictures: setupPictures({ call, recover, changed, chosen: () => choose('pictures'), isModelLoaded }),
+    cifar: setupCifar({ call, recover, changed, chosen: () => choose('cifar') }),
+  };
+  let source = sources.pictures;
+
+  function choose(id) {
+    source = sources[id];
+    for (const [other, s] of Object.entries(sources)) {
+      $(`source-${other}`).setAttribute('aria-selected', String(s === source));
+      $(`${other}-source`).hidden = s !== source;
+    }
+    for (const el of document.querySelectorAll('.for-cifar')) el.hidden = id !== 'cifar';
+    for (const el of document.querySelectorAll('.for-pictures')) el.hidden = id !== 'pictures';
+    updateStart();
+  }
 
   function showError(id, message) {
     $(id).hidden = !message;
     $(id).textContent = message ?? '';
   }
-  const dataError = (message) => showError('cifar-error', message);
   const runError = (message) => showError('finetune-error', message);
   const headError = (message) => showError('head-error', message);
-
-  function describe(set) {
-    if (!set?.images) return 'none yet';
-    const counts = set.perClass.map((n, i) => `${data.classNames[i]} ${n}`).join(', ');
-    return `${set.images.toLocaleString('en')} images from ${set.files.join(', ')} (${counts})`;
-  }
-
-  function showData(summary) {
-    Object.assign(data, summary);
-    for (const split of ['train', 'test']) {
-      $(`${split}-info`).textContent = describe(data[split]);
-      const input = $(split === 'train' ? 'finetune-samples' : 'finetune-test-samples');
-      input.max = data[split].images || '';
-    }
-    updateStart();
-  }
-
-  /// Replaces a split's files with `chosen`; each bad file gets its own error, the good ones stay.
-  async function addFiles(split, chosen) {
-    files[split] = chosen;
-    dataError(null);
-    const errors = [];
-    let summary = await call('data.clear', [split]);
-    for (const file of chosen) {
-      $(`${split}-info`).textContent = `reading ${file.name}…`;
-      try {
-        const bytes = await file.arrayBuffer();
-        summary = await call('data.add', [split, file.name, new Uint8Array(bytes)], [bytes]);
-      } catch (e) {
-        errors.push(e.message);
-        if (e.code === Code.crashed) {
-          // The file that killed the worker is not sent to the next one; the others are.
-          files[split] = chosen.filter((f) => f !== file);
-          dataError(errors.join('\n'));
-          await recover(`The model worker crashed reading ${file.name}`);
-          return;
-        }
-      }
-    }
-    showData(summary);
-    dataError(errors.length ? errors.join('\n') : null);
-    await preview();
-  }
-
-  async function preview() {
-    const grid = $('cifar-preview');
-    const split = data.train?.images ? 'train' : data.test?.images ? 'test' : null;
-    grid.replaceChildren();
-    grid.hidden = !split;
-    if (!split) return;
-    const { labels, rgba } = await call('data.preview', [split, PREVIEW_PER_CLASS]);
-    const rows = new Map();
-    labels.forEach((label, i) => {
-      if (!rows.has(label)) {
-        const row = document.createElement('div');
-        row.className = 'preview-row';
-        row.innerHTML = '<span class="class-name"></span>';
-        row.firstChild.textContent = data.classNames[label];
-        rows.set(label, row);
-        grid.append(row);
-      }
-      rows.get(label).append(tinyImage(rgba, i));
-    });
-  }
-
-  function tinyImage(rgba, i, title) {
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 32;
-    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba.buffer, rgba.byteOffset + i * 4096, 4096), 32, 32), 0, 0);
-    if (title) canvas.title = title;
-    return canvas;
-  }
 
   // ---- options ---------------------------------------------------------------------------------
 
@@ -112,11 +58,16 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     return value;
   }
 
+  /// The options of the active data source and of training.
   function options() {
     const count = { integer: true, positive: true };
+    const cifar = source === sources.cifar;
+    const percent = cifar ? 20 : number('finetune-test-percent', 'The share held out for testing', { positive: true });
+    if (percent >= 100) throw new Error('The share held out for testing must be below 100%');
     return {
-      trainCount: Math.min(number('finetune-samples', 'The number of training images', count), data.train.images),
-      testCount: Math.min(number('finetune-test-samples', 'The number of test images', count), data.test.images),
+      trainCount: cifar ? number('finetune-samples', 'The number of training images', count) : 0,
+      testCount: cifar ? number('finetune-test-samples', 'The number of test images', count) : 0,
+      testFraction: percent / 100,
       flip: $('finetune-flip').checked,
       train: {
         epochs: number('finetune-epochs', 'The number of epochs', count),
@@ -129,17 +80,9 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
   }
 
   function updateStart() {
-    const ready = isModelLoaded() && data.train?.images > 0 && data.test?.images > 0;
-    $('finetune-start').disabled = running || !ready;
-    $('finetune-hint').textContent = running
-      ? ''
-      : !isModelLoaded()
-        ? 'Load a model first.'
-        : !data.train?.images
-          ? 'Choose CIFAR-10 training data.'
-          : !data.test?.images
-            ? 'Choose CIFAR-10 test data (test_batch).'
-            : '';
+    const hint = !isModelLoaded() ? 'Load a model first.' : source.hint();
+    $('finetune-start').disabled = running || Boolean(hint);
+    $('finetune-hint').textContent = running ? '' : hint;
   }
 
   // ---- progress and charts -----------------------------------------------------------------------
@@ -210,14 +153,6 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
 
   // ---- a run -------------------------------------------------------------------------------------
 
-  function featureSets(o) {
-    const key = (split, flip) => `${model.fingerprint}/${data[split].fingerprint}/${flip ? 'mirrored' : 'plain'}`;
-    const sets = [{ name: 'train', split: 'train', count: o.trainCount, flip: false, key: key('train', false) }];
-    if (o.flip) sets.push({ name: 'mirrored', split: 'train', count: o.trainCount, flip: true, key: key('train', true) });
-    sets.push({ name: 'test', split: 'test', count: o.testCount, flip: false, key: key('test', false) });
-    return sets;
-  }
-
   async function start() {
     let o;
     try {
@@ -233,8 +168,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     $('finetune-results').hidden = true;
     $('finetune-accuracy').textContent = '';
     delete $('finetune-accuracy').dataset.value;
-    const trainRows = o.trainCount * (o.flip ? 2 : 1);
-    run = { phases: {}, losses: [], epochs: [], steps: o.train.epochs * Math.ceil(trainRows / o.train.batchSize) };
+    run = { phases: {}, losses: [], epochs: [], steps: 0 };
     $('epoch-log').tBodies[0].replaceChildren();
     // Charts appear with the first run: empty axes before it would say nothing.
     $('finetune-charts').hidden = false;
@@ -242,7 +176,8 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     drawAccuracy();
     try {
       const started = performance.now();
-      const prepared = await call('prepareFeatures', [featureSets(o)]);
+      const trainedOn = source;
+      const prepared = await source.prepare(o, model);
       featuresStored();
       if (!prepared) {
         showProgress(null);
@@ -250,6 +185,8 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
         return;
       }
       const computed = Object.values(prepared).reduce((n, p) => n + p.computed, 0);
+      const trainRows = prepared.train.rows + (prepared.mirrored?.rows ?? 0);
+      run.steps = o.train.epochs * Math.ceil(trainRows / o.train.batchSize);
       const featureTime = (performance.now() - started) / 1000;
       $('finetune-cancel').hidden = true;
       const trainStart = performance.now();
@@ -261,11 +198,11 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
       $('finetune-accuracy').dataset.value = last.testAccuracy * 100;
       Object.assign($('finetune-summary').dataset, { computed, featureSeconds: featureTime, trainSeconds: trainTime, steps: run.steps });
       $('finetune-summary').textContent =
-        `Features: ${trainRows} training and ${o.testCount} test images; ` +
+        `Features: ${trainRows} training and ${prepared.test.rows} test images; ` +
         (computed ? `${computed} computed in ${seconds(featureTime)} (${(computed / featureTime).toFixed(1)} images/s), the rest from the cache. ` : 'all from the cache. ') +
         `Training: ${o.train.epochs} epochs in ${seconds(trainTime)} (${seconds(trainTime / o.train.epochs)} per epoch), seed ${o.train.seed}.`;
       showResults(result);
-      setTrainedHead('trained here on CIFAR-10');
+      setTrainedHead(`trained here on ${trainedOn.trainedOn(result.classNames)}`, trainedOn.headFile);
     } catch (e) {
       showProgress(null);
       runError(e.message);
@@ -277,7 +214,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     }
   }
 
-  function showResults({ confusion, classNames, misclassified, misclassifiedRgba }) {
+  function showResults({ confusion, classNames, misclassified, misclassifiedRgba, misclassifiedSide }) {
     $('finetune-results').hidden = false;
     const table = $('confusion');
     const max = Math.max(1, ...confusion.flat());
@@ -303,7 +240,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
         const fig = document.createElement('figure');
         const caption = document.createElement('figcaption');
         caption.textContent = `${classNames[m.label]} → ${classNames[m.predicted]}`;
-        fig.append(tinyImage(misclassifiedRgba, i, `test image ${m.index}`), caption);
+        fig.append(rgbaCanvas(misclassifiedRgba, i, misclassifiedSide, `test image ${m.index}`), caption);
         return fig;
       }),
     );
@@ -312,10 +249,13 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
 
   // ---- heads -------------------------------------------------------------------------------------
 
-  function setTrainedHead(source) {
+  let headFile = 'head.safetensors';
+  /// A head trained or imported (`how`, for the menu), exported as `file`.
+  function setTrainedHead(how, file) {
+    headFile = file;
     const option = $('head-select').querySelector('[value=trained]');
     option.disabled = false;
-    option.textContent = `the CIFAR-10 head (${source})`;
+    option.textContent = `the head ${how}`;
     $('head-select').value = 'trained';
     $('head-export').disabled = false;
   }
@@ -325,7 +265,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     const own = model?.ownHead ?? true;
     const option = $('head-select').querySelector('[value=trained]');
     option.disabled = true;
-    option.textContent = 'a CIFAR-10 head (train or import one)';
+    option.textContent = 'a trained head (train or import one below)';
     const original = $('head-select').querySelector('[value=original]');
     original.disabled = !own;
     original.textContent = own ? 'the model’s own head' : 'the model’s own head (it has none: train or import one)';
@@ -349,7 +289,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
       const bytes = await call('model.exportHead');
       const a = document.createElement('a');
       a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-      a.download = 'cifar10-head.safetensors';
+      a.download = headFile;
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     } catch (e) {
@@ -366,7 +306,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
       if (!isModelLoaded()) throw new Error(`${file.name}: load a model first; a head belongs to its backbone`);
       const bytes = await file.arrayBuffer();
       const labels = await call('model.importHead', [file.name, new Uint8Array(bytes)], [bytes]);
-      setTrainedHead(`${file.name}, ${labels.length} classes`);
+      setTrainedHead(`from ${file.name} (${labels.length} classes: ${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''})`, file.name);
     } catch (err) {
       headError(err.message);
     }
@@ -374,17 +314,12 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
 
   // ---- wiring ------------------------------------------------------------------------------------
 
-  for (const split of ['train', 'test']) {
-    $(`cifar-${split}-input`).addEventListener('change', (e) => {
-      addFiles(split, [...e.target.files]).catch((err) => dataError(err.message));
-      e.target.value = '';
-    });
-  }
+  for (const id of Object.keys(sources)) $(`source-${id}`).addEventListener('click', () => choose(id));
   $('finetune-start').addEventListener('click', () => start().catch((e) => runError(e.message)));
   $('finetune-cancel').addEventListener('click', cancel);
   for (const id of ['finetune-samples', 'finetune-test-samples']) $(id).addEventListener('input', () => ($(id).dataset.edited = 'yes'));
   resetHeads();
-  updateStart();
+  choose('pictures');
 
   return {
     /// A new model: its heads are gone, and its features are keyed by its fingerprint.
@@ -400,10 +335,10 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
         if (!$(id).dataset.edited) $(id).value = n;
       }
     },
-    /// A fresh worker knows no data and no head: send the files again.
+    /// A fresh worker knows no data and no head: the data are sent again.
     async workerRestarted() {
       resetHeads();
-      for (const split of ['train', 'test']) if (files[split].length) await addFiles(split, files[split]);
+      for (const s of Object.values(sources)) await s.workerRestarted();
     },
   };
 }

@@ -3,15 +3,19 @@
 // Uint8Array (their buffers transferred).
 
 /**
- * A request. `op` is a worker op (below) or `model.<method>` / `data.<method>`: a call on the
- * loaded model (`Model` in src/wasm/model.rs) or on the uploaded CIFAR-10 images (`CifarData` in
- * src/wasm/data.rs), `args` passed as they are.
+ * A request. `op` is a worker op (below) or `model.<method>` / `data.<method>` /
+ * `pictures.<method>`: a call on the loaded model (`Model` in src/wasm/model.rs), on the uploaded
+ * CIFAR-10 images (`CifarData` in src/wasm/data.rs) or on the person's pictures (`PictureData`
+ * in src/wasm/pictures.rs), `args` passed as they are.
  *
  * Worker ops: `setBackend(name)` → the backend's name; `loadModel(source)` → { info, from,
  * label } (the model's info; 'network', 'storage' or 'file'; a label for the page), a download
  * to keep followed by a `kept` event; `keepModel(id)` keeps the
- * dropped model loaded last; `prepareFeatures(sets)` → rows per set, or null when cancelled;
- * `trainHead(options)` → the result with the misclassified test images.
+ * dropped model loaded last; `addPictures({ role, label, paths, files })` reads picture files
+ * (Files or Blobs) into the pictures, by folder or into class `label` → what they are;
+ * `prepareFeatures(sets)` (CIFAR-10) and `preparePictures({ fraction, seed, flip })` → rows per
+ * set, or null when cancelled; `trainHead(options)` → the result with the misclassified test
+ * images.
  * @typedef {{ id: number, op: string, args: unknown[] }} Request
  * @typedef {{ cancel: true }} Cancel
  */
@@ -43,9 +47,9 @@
  * Why a request failed. The library's codes (`VitError::code` in src/error.rs), and the
  * worker's own: `start-failed` (this wasm build does not run here: try another),
  * `crashed` (a trap: the wasm instance is unusable, replace the worker), `no-model`.
- * @typedef {'bad-weights' | 'bad-config' | 'bad-image' | 'bad-cifar' | 'bad-head' | 'bad-training'
- *   | 'bad-request' | 'not-finite' | 'backend-failed' | 'start-failed' | 'crashed' | 'no-model'
- *   | 'internal'} ErrorCode
+ * @typedef {'bad-weights' | 'bad-config' | 'bad-image' | 'bad-cifar' | 'bad-pictures' | 'bad-head'
+ *   | 'bad-training' | 'bad-request' | 'not-finite' | 'no-head' | 'backend-failed' | 'start-failed'
+ *   | 'crashed' | 'no-model' | 'internal'} ErrorCode
  */
 
 /** The codes the page branches on. */

@@ -19,6 +19,7 @@ const ready = (async () => {
   post('kernel', module.chooseCpuKernel(params.get('kernel')));
   vit = module;
   data = new module.CifarData();
+  pictures = new module.PictureData();
 })();
 let queue = Promise.resolve();
 let cancelled = false;
@@ -26,15 +27,24 @@ let cancelled = false;
 let backend = null;
 let model = null;
 let data = null;
+let pictures = null;
 // Where the loaded model came from ({ files } of a drop), so that it can be kept afterwards.
 let loadedFrom = null;
 // A download still being written to storage after its model is ready: the next model waits for it.
 let storing = Promise.resolve();
 
-// Features by key (model, data, mirrored or not): the rows of a fixed sample order, so a prefix
-// serves a smaller request and a larger one computes only the rows it lacks.
+// Features by key. CIFAR's (model, data, mirrored or not): the rows of a fixed sample order, so a
+// prefix serves a smaller request and a larger one computes only the rows it lacks. The
+// pictures' (model, mirrored or not): a row per picture, by the hash of its bytes.
 const inMemory = new Map();
+// The features of the run about to train: { sets: { train, mirrored?, test }, classNames,
+// thumbnails(indices) of the test images, side }.
 let prepared = null;
+// The most picture bytes read at once: they are held in wasm memory, with the model.
+const MAX_PICTURE_BYTES = 1 << 30;
+
+/// Yields to the event loop (a macrotask), so that a cancel message can arrive.
+const tick = () => new Promise((resolve) => setTimeout(resolve));
 
 async function features({ name, split, count, flip, key }) {
   const empty = { values: new Float32Array(), labels: new Uint8Array(), indices: new Uint32Array() };
@@ -45,8 +55,7 @@ async function features({ name, split, count, flip, key }) {
     post('progress', { name, done: from, total: count, cached });
     const more = await model.extractFeatures(data, split, from, count, flip, async (done, total) => {
       post('progress', { name, done: from + done, total: from + total, cached });
-      // A macrotask, so that a cancel message can arrive.
-      await new Promise((resolve) => setTimeout(resolve));
+      await tick();
       return !cancelled;
     });
     // Kept even when cancelled: the next run starts where this one stopped.
@@ -60,6 +69,40 @@ async function features({ name, split, count, flip, key }) {
   }
   const hidden = have.values.length / have.labels.length;
   return { values: have.values.subarray(0, count * hidden), labels: have.labels.subarray(0, count), indices: have.indices.subarray(0, count), computed: count - cached };
+}
+
+/// Features of pictures `indices` (mirrored when `flip`) as `features` gives them: each picture's
+/// row from the cache by its hash, the missing ones computed (once per distinct picture).
+async function pictureFeatures(name, indices, flip) {
+  const info = model.info();
+  const key = `${info.fingerprint}/pictures/${flip ? 'mirrored' : 'plain'}`;
+  let have = inMemory.get(key) ?? (await featureStore.get(key)) ?? { hashes: [], values: new Float32Array() };
+  const hashes = pictures.fingerprints(indices);
+  let row = new Map(have.hashes.map((h, i) => [h, i]));
+  const missing = new Map();
+  hashes.forEach((h, k) => row.has(h) || missing.has(h) || missing.set(h, indices[k]));
+  const cached = hashes.filter((h) => row.has(h)).length;
+  post('progress', { name, done: cached, total: indices.length, cached });
+  if (missing.size) {
+    const more = await model.pictureFeatures(pictures, Uint32Array.from(missing.values()), flip, async (done) => {
+      post('progress', { name, done: Math.min(cached + done, indices.length), total: indices.length, cached });
+      await tick();
+      return !cancelled;
+    });
+    // Kept even when cancelled: the next run starts where this one stopped.
+    have = { hashes: [...have.hashes, ...pictures.fingerprints(more.indices)], values: concat(have.values, more.values) };
+    inMemory.set(key, have);
+    await featureStore.put(key, have);
+    if (!more.complete) return null;
+    row = new Map(have.hashes.map((h, i) => [h, i]));
+  } else {
+    inMemory.set(key, have);
+  }
+  post('progress', { name, done: indices.length, total: indices.length, cached });
+  const hidden = info.hiddenSize;
+  const values = new Float32Array(indices.length * hidden);
+  hashes.forEach((h, k) => values.set(have.values.subarray(row.get(h) * hidden, (row.get(h) + 1) * hidden), k * hidden));
+  return { values, labels: Uint8Array.from(pictures.labels(indices)), indices, computed: missing.size, key };
 }
 
 function concat(a, b) {
@@ -165,31 +208,45 @@ const ops = {
   /// sets: [{ name, split, count, flip, key }]. Returns how many rows each set computed, or
   /// null when cancelled.
   async prepareFeatures(sets) {
-    cancelled = false;
-    prepared = null;
-    const out = {};
-    for (const set of sets) {
-      out[set.name] = await features(set);
-      if (!out[set.name]) return null;
-    }
-    // Only what this run uses stays in memory; the rest is in IndexedDB.
-    for (const key of inMemory.keys()) if (!sets.some((s) => s.key === key)) inMemory.delete(key);
-    prepared = out;
-    return Object.fromEntries(sets.map((s) => [s.name, { rows: out[s.name].labels.length, computed: out[s.name].computed }]));
+    return prepare(
+      sets.map((set) => ({ name: set.name, key: set.key, get: () => features(set) })),
+      { classNames: data.classNames(), thumbnails: (indices) => data.rgba('test', indices), side: 32 },
+    );
+  },
+
+  /// Reads picture files (Files or Blobs) into the pictures as `role`, by their `paths`' folders,
+  /// or into class `label`. Returns what the pictures are, with notes on what was skipped.
+  async addPictures({ role, label, paths, files }) {
+    const bytes = files.reduce((n, f) => n + f.size, 0);
+    if (bytes > MAX_PICTURE_BYTES) throw fail('bad-pictures', `${paths[0]} and ${files.length - 1} more: ${(bytes / 2 ** 20).toFixed(0)} MB of pictures at once; at most ${MAX_PICTURE_BYTES / 2 ** 20} MB`);
+    const read = [];
+    for (const file of files) read.push(new Uint8Array(await file.arrayBuffer()));
+    return label === null ? pictures.addFiles(role, paths, read) : pictures.addToClass(label, paths, read);
+  },
+
+  /// Features of the person's pictures, split as `fraction` and `seed` say (or by the test
+  /// folder). Returns rows per set as prepareFeatures does, or null when cancelled.
+  async preparePictures({ fraction, seed, flip }) {
+    const split = pictures.split(fraction, seed);
+    const sets = [{ name: 'train', get: () => pictureFeatures('train', split.train, false) }];
+    if (flip) sets.push({ name: 'mirrored', get: () => pictureFeatures('mirrored', split.train, true) });
+    sets.push({ name: 'test', get: () => pictureFeatures('test', split.test, false) });
+    return prepare(sets, { classNames: pictures.classNames(), thumbnails: (indices) => pictures.thumbnails(indices, 64), side: 64 });
   },
 
   /// Trains a head on the prepared features (the mirrored ones added to the training set).
   async trainHead(options) {
     if (!prepared) throw fail('bad-request', 'no features are prepared');
-    const { train, mirrored, test } = prepared;
+    const { train, mirrored, test } = prepared.sets;
     const trainSet = mirrored ? { values: concat(train.values, mirrored.values), labels: concat(train.labels, mirrored.labels) } : train;
-    const result = await model.trainHead(trainSet, test, data.classNames(), options, ({ type, ...detail }) => post(type, detail));
+    const result = await model.trainHead(trainSet, test, prepared.classNames, options, ({ type, ...detail }) => post(type, detail));
     const wrong = [];
     result.testPredictions.forEach((predicted, i) => {
       if (predicted !== test.labels[i] && wrong.length < 12) wrong.push({ index: test.indices[i], label: test.labels[i], predicted });
     });
     const { testPredictions, ...rest } = result;
-    return { ...rest, misclassified: wrong, misclassifiedRgba: data.rgba('test', Uint32Array.from(wrong, (w) => w.index)) };
+    const rgba = prepared.thumbnails(Uint32Array.from(wrong, (w) => w.index));
+    return { ...rest, misclassified: wrong, misclassifiedRgba: rgba, misclassifiedSide: prepared.side };
   },
 };
 
@@ -289,10 +346,29 @@ async function modelParts(source) {
   };
 }
 
-/// `model.<method>` and `data.<method>`: a call on that object.
+/// Computes each of `sets` ([{ name, key?, get }]: `get` gives its features, or null when
+/// cancelled) for the run about to train, `about` the rest it needs. Returns how many rows each
+/// set has and computed, or null when cancelled.
+async function prepare(sets, about) {
+  cancelled = false;
+  prepared = null;
+  const out = {};
+  for (const set of sets) {
+    out[set.name] = await set.get();
+    if (!out[set.name]) return null;
+  }
+  // Only what this run uses stays in memory; the rest is in IndexedDB.
+  const used = new Set(Object.values(out).map((o) => o.key ?? null));
+  for (const set of sets) used.add(set.key);
+  for (const key of inMemory.keys()) if (!used.has(key)) inMemory.delete(key);
+  prepared = { sets: out, ...about };
+  return Object.fromEntries(sets.map((s) => [s.name, { rows: out[s.name].labels.length, computed: out[s.name].computed }]));
+}
+
+/// `model.<method>`, `data.<method>` and `pictures.<method>`: a call on that object.
 function forward(op, args) {
   const [name, method] = op.split('.');
-  const target = { model, data }[name];
+  const target = { model, data, pictures }[name];
   if (!target) throw fail(name === 'model' ? 'no-model' : 'bad-request', name === 'model' ? 'load a model first' : `unknown op ${op}`);
   return target[method](...args);
 }

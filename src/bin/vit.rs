@@ -10,14 +10,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::{self, BackendKind};
 use vit_wasm::classifier::{Classifier, Prediction};
+use vit_wasm::data::archive::Member;
 use vit_wasm::data::cifar::read_file;
-use vit_wasm::data::image_folder::ImageFolder;
+use vit_wasm::data::image_folder::{ImageFolder, Role};
 use vit_wasm::data::splits::OtherSplit;
 use vit_wasm::data::{Split, Splits};
 use vit_wasm::error::VitError;
 use vit_wasm::load::{Head, ModelFiles, NamedBytes};
 use vit_wasm::train::features::FeatureSource;
-use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, hold_out, sample};
+use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, sample, split_pictures};
 
 #[derive(Parser)]
 #[command(
@@ -339,30 +340,40 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         && dir.is_dir()
     {
         let mut total = 0;
-        let train = read_folder(dir, None, &mut total)?;
-        let (train_idx, test_idx, test) = match &args.test {
-            Some(test_dir) => {
-                let test = read_folder(test_dir, Some(&train.class_names), &mut total)?;
-                (
-                    (0..train.pictures.len()).collect(),
-                    (0..test.pictures.len()).collect(),
-                    Some(test),
-                )
+        let (root, entries) = read_folder(dir, &mut total)?;
+        let (mut folder, mut notes) = ImageFolder::from_entries(&root, entries)?;
+        if let Some(test_dir) = &args.test {
+            let (root, entries) = read_folder(test_dir, &mut total)?;
+            notes.extend(folder.add_entries(&root, entries, Role::Test)?);
+        }
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        for (role, what) in [(Role::Train, "training"), (Role::Test, "test")] {
+            let counts = folder.counts(role);
+            let classes: Vec<String> = folder
+                .class_names
+                .iter()
+                .zip(&counts)
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            let total: usize = counts.iter().sum();
+            if total > 0 {
+                eprintln!("{}: {total} {what} pictures ({})", folder.root, classes.join(", "));
             }
-            None => {
-                let (train_idx, test_idx) = hold_out(&train, args.test_fraction, args.seed)?;
-                eprintln!(
-                    "held out {} of the pictures of each class for testing (seed {})",
-                    args.test_fraction, args.seed
-                );
-                (train_idx, test_idx, None)
-            }
-        };
-        let class_names = train.class_names.clone();
+        }
+        let (train_idx, test_idx) = split_pictures(&folder, args.test_fraction, args.seed)?;
+        if args.test.is_none() {
+            eprintln!(
+                "held out {} of the pictures of each class for testing (seed {})",
+                args.test_fraction, args.seed
+            );
+        }
+        let class_names = folder.class_names.clone();
         return train_head(
             &classifier,
-            (&train, &train_idx),
-            (test.as_ref().unwrap_or(&train), &test_idx),
+            (&folder, &train_idx),
+            (&folder, &test_idx),
             class_names,
             args,
             out,
@@ -391,17 +402,10 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
 /// files are held until their features are done.
 const MAX_PICTURE_BYTES: u64 = 2 << 30;
 
-/// A folder of pictures, one folder per class (links followed, hidden entries passed over); the
-/// files skipped are said on stderr. `total` counts the bytes read so far in this run.
-fn read_folder(dir: &Path, classes: Option<&[String]>, total: &mut u64) -> Result<ImageFolder> {
-    fn walk(
-        root: &Path,
-        dir: &Path,
-        below: &str,
-        depth: usize,
-        out: &mut Vec<(String, Vec<u8>)>,
-        total: &mut u64,
-    ) -> Result<()> {
+/// The files of a folder of pictures (links followed, hidden entries passed over), as `(path
+/// below it, bytes)`, and its name. `total` counts the bytes read so far in this run.
+fn read_folder(dir: &Path, total: &mut u64) -> Result<(String, Vec<Member>)> {
+    fn walk(root: &Path, dir: &Path, below: &str, depth: usize, out: &mut Vec<Member>, total: &mut u64) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
             .collect::<Result<_, _>>()?;
@@ -437,22 +441,7 @@ fn read_folder(dir: &Path, classes: Option<&[String]>, total: &mut u64) -> Resul
     let mut entries = Vec::new();
     walk(dir, dir, "", 0, &mut entries, total)?;
     let root = dir.display().to_string();
-    let (folder, notes) = ImageFolder::from_entries(root.trim_end_matches('/'), entries, classes)?;
-    for note in notes {
-        eprintln!("note: {note}");
-    }
-    if folder.pictures.is_empty() {
-        bail!("{root}: no pictures in its class folders");
-    }
-    let counts = folder.counts();
-    let classes: Vec<String> = folder
-        .class_names
-        .iter()
-        .zip(&counts)
-        .map(|(c, n)| format!("{c} {n}"))
-        .collect();
-    eprintln!("{}: {} pictures ({})", root, folder.pictures.len(), classes.join(", "));
-    Ok(folder)
+    Ok((root.trim_end_matches('/').to_string(), entries))
 }
 
 /// Features of a sample of the training and the test images (each given with the indices to

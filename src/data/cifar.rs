@@ -2,12 +2,9 @@
 //! binary tarball (`cifar-10-binary.tar.gz`), and the Python version (`cifar-10-python.tar.gz`
 //! or its pickled `data_batch_N` / `test_batch` files).
 
-use std::io::Read;
-
-use flate2::read::GzDecoder;
-
 use std::rc::Rc;
 
+use super::archive::{self, Kind};
 use super::labelled::Labelled;
 use super::pickle::{self, Value};
 use crate::error::DataError;
@@ -17,10 +14,6 @@ pub const PIXELS: usize = 3 * SIDE * SIDE;
 /// One label byte and the R, G and B planes, row-major.
 pub const RECORD: usize = 1 + PIXELS;
 pub const NUM_CLASSES: usize = 10;
-/// The most an archive may hold once uncompressed: CIFAR-10's tarballs hold about 185 MB.
-/// Counted over the whole stream (members, and the long names and PAX headers between them),
-/// so that no archive, however it is built, takes more memory than this.
-const MAX_ARCHIVE: u64 = 256 << 20;
 pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "airplane",
     "automobile",
@@ -79,7 +72,7 @@ pub fn read_file(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
     if bytes.is_empty() {
         return Err(DataError::Empty { file: name.into() });
     }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    if Kind::of(bytes) == Some(Kind::TarGz) {
         return read_tar_gz(name, bytes);
     }
     if name.ends_with("batches.meta") {
@@ -161,30 +154,15 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
         file: name.into(),
         reason,
     };
-    let mut archive = tar::Archive::new(Capped {
-        inner: GzDecoder::new(bytes),
-        left: MAX_ARCHIVE,
-    });
+    let wanted = |path: &str| {
+        let member = path.rsplit('/').next().unwrap_or_default();
+        member.starts_with("data_batch_") || member.starts_with("test_batch") || member.starts_with("batches.meta")
+    };
     let mut contents = Contents::default();
-    for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-        let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-        let path = entry
-            .path()
-            .map_err(|e| bad(e.to_string()))?
-            .to_string_lossy()
-            .into_owned();
-        let member = path.rsplit('/').next().unwrap_or_default().to_string();
-        let wanted =
-            member.starts_with("data_batch_") || member.starts_with("test_batch") || member.starts_with("batches.meta");
-        if !wanted || !entry.header().entry_type().is_file() {
-            continue;
-        }
-        // Sized once from the header (capped): growing by doubling would take up to twice the
-        // member's size.
-        let mut data = Vec::with_capacity(entry.size().min(MAX_ARCHIVE) as usize);
-        entry.read_to_end(&mut data).map_err(|e| bad(format!("{path}: {e}")))?;
+    for (path, data) in archive::members(bytes, Kind::TarGz, wanted).map_err(bad)? {
+        let member = path.rsplit('/').next().unwrap_or_default();
         let source = format!("{name}/{path}");
-        match member.as_str() {
+        match member {
             "batches.meta.txt" => contents.class_names = Some(meta_txt(&source, &data)?),
             "batches.meta" => contents.class_names = Some(pickle_label_names(&source, &data)?),
             m if m.ends_with(".bin") => contents.batches.push(read_binary(&source, &data)?),
@@ -196,31 +174,6 @@ fn read_tar_gz(name: &str, bytes: &[u8]) -> Result<Contents, DataError> {
     }
     contents.batches.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(contents)
-}
-
-/// A reader that fails, rather than read on, past `left` bytes.
-struct Capped<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            // At the cap: the end of the stream is fine, more is not.
-            return match self.inner.read(&mut [0u8])? {
-                0 => Ok(0),
-                _ => Err(std::io::Error::other(format!(
-                    "larger than {} MB uncompressed, and CIFAR-10 is about 185 MB",
-                    MAX_ARCHIVE >> 20
-                ))),
-            };
-        }
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let read = self.inner.read(&mut buf[..n])?;
-        self.left -= read as u64;
-        Ok(read)
-    }
 }
 
 fn unpickle(file: &str, bytes: &[u8]) -> Result<Value, DataError> {

@@ -1,19 +1,63 @@
 //! A person's own pictures, sorted into classes by folder as torchvision's `ImageFolder` sorts
 //! them (`root/cat/*.jpg`, `root/dog/*.png`): the classes are the folder names in sorted order.
-//! Each picture keeps its file's bytes and is decoded again when its features are computed: a
-//! photo's bytes are a tenth of its pixels.
+//! The CLI reads one from folders; the page edits one as class cards (classes added, renamed,
+//! emptied and removed, pictures added from folders, archives or the webcam, one removed). Each
+//! picture keeps its file's bytes and is decoded again when its features are computed: a photo's
+//! bytes are a tenth of its pixels.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
+use crate::data::archive::Member;
 use crate::data::image::decode;
-use crate::error::PicturesError;
+use crate::error::{ImageError, PicturesError, VitError};
+use crate::fingerprint::Fingerprint;
 
-/// One picture: its path (for errors) and file, and its class.
+/// The most classes a head here has (labels are bytes).
+pub const MAX_CLASSES: usize = 256;
+
+/// What a picture is for: training, or only testing (from a separate test folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Train,
+    Test,
+}
+
+impl FromStr for Role {
+    type Err = VitError;
+
+    fn from_str(s: &str) -> Result<Self, VitError> {
+        match s {
+            "train" => Ok(Role::Train),
+            "test" => Ok(Role::Test),
+            _ => Err(VitError::Request(format!("unknown role `{s}`: use train or test"))),
+        }
+    }
+}
+
+/// One picture: its path (for errors) and file, its class and role, and a hash of its bytes (what
+/// its features are cached by, so that the same picture added again is not computed again).
 #[derive(Debug, Clone)]
 pub struct Picture {
     pub name: String,
     pub bytes: Vec<u8>,
     pub label: u8,
+    pub role: Role,
+    pub fingerprint: String,
+}
+
+impl Picture {
+    /// A picture of class `label`, if its bytes are an image this app reads.
+    pub fn new(name: String, bytes: Vec<u8>, label: u8, role: Role) -> Result<Self, ImageError> {
+        decode(&name, &bytes)?;
+        Ok(Self {
+            fingerprint: Fingerprint::default().part(&bytes).hex(),
+            name,
+            bytes,
+            label,
+            role,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -24,96 +68,309 @@ pub struct ImageFolder {
     pub pictures: Vec<Picture>,
 }
 
+/// `(path below the root, bytes)` entries, `/`-separated, with the folder that holds the class
+/// folders: a dropped `data/` arrives as `data/cat/1.jpg`, its class folders themselves as
+/// `cat/1.jpg`. When every entry is under one folder and some are two folders down, that folder
+/// is the root (named for messages); else the entries are below `root` as they are.
+pub fn below_common_root(root: &str, entries: Vec<Member>) -> (String, Vec<Member>) {
+    let entries: Vec<_> = entries.into_iter().filter(|(p, _)| !hidden(p)).collect();
+    let first = |path: &str| path.split('/').find(|p| !p.is_empty()).map(str::to_string);
+    let common = entries.first().and_then(|(p, _)| first(p));
+    let shared = common
+        .as_ref()
+        .is_some_and(|c| entries.iter().all(|(p, _)| first(p).as_ref() == Some(c)));
+    let deep = entries
+        .iter()
+        .any(|(p, _)| p.split('/').filter(|p| !p.is_empty()).count() >= 3);
+    match common {
+        Some(common) if shared && deep => {
+            let below = entries
+                .into_iter()
+                .map(|(p, bytes)| {
+                    let rest = p.trim_start_matches('/')[common.len()..]
+                        .trim_start_matches('/')
+                        .to_string();
+                    (rest, bytes)
+                })
+                .collect();
+            (common, below)
+        }
+        _ => (root.to_string(), entries),
+    }
+}
+
+/// Whether a path is hidden (`.DS_Store`, `.git/`) or macOS's resource forks in a zip
+/// (`__MACOSX/`): never a picture or a class.
+fn hidden(path: &str) -> bool {
+    path.split('/').any(|p| p.starts_with('.') || p == "__MACOSX")
+}
+
 impl ImageFolder {
-    /// From `(path below the root, bytes)` entries, `/`-separated. Files directly under the root
-    /// belong to no class, and files that are not images this app reads are skipped, each with
-    /// why in the notes returned; hidden files (`.DS_Store`) are passed over. `classes` fixes
-    /// the classes (a test folder's must be the training folder's); by default they are the
-    /// folders found.
+    /// No classes yet.
+    pub fn new(root: &str) -> Self {
+        Self {
+            root: root.into(),
+            class_names: Vec::new(),
+            pictures: Vec::new(),
+        }
+    }
+
+    /// The pictures of a folder of class folders, and the notes of [`Self::add_entries`]. Two
+    /// classes at least.
     pub fn from_entries(
         root: &str,
-        entries: impl IntoIterator<Item = (String, Vec<u8>)>,
-        classes: Option<&[String]>,
+        entries: impl IntoIterator<Item = Member>,
     ) -> Result<(Self, Vec<String>), PicturesError> {
-        let mut by_class: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+        let mut folder = Self::new(root);
+        let notes = folder.add_entries(root, entries, Role::Train)?;
+        folder.two_classes()?;
+        Ok((folder, notes))
+    }
+
+    /// Adds the pictures of `entries` (paths below `root`, which names them), each in the class
+    /// its first folder names. For training, classes not here yet are added, in sorted order; a
+    /// test folder's classes must all be here. Files directly under the root belong to no class,
+    /// and files that are not images this app reads are skipped, each with why in the notes
+    /// returned; hidden files (`.DS_Store`, macOS's `__MACOSX` folders) are passed over.
+    pub fn add_entries(
+        &mut self,
+        root: &str,
+        entries: impl IntoIterator<Item = Member>,
+        role: Role,
+    ) -> Result<Vec<String>, PicturesError> {
+        let mut by_class: BTreeMap<String, Vec<Picture>> = BTreeMap::new();
         let mut notes = Vec::new();
         for (path, bytes) in entries {
-            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-            if parts.iter().any(|p| p.starts_with('.')) {
+            if hidden(&path) {
                 continue;
             }
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
             let name = format!("{root}/{}", parts.join("/"));
             let [class, _, ..] = parts.as_slice() else {
                 notes.push(format!("{name}: not in a class folder, skipped"));
                 continue;
             };
-            if let Err(e) = decode(&name, &bytes) {
-                notes.push(format!("{e}; skipped"));
-                continue;
+            match Picture::new(name, bytes, 0, role) {
+                Ok(picture) => by_class.entry(class.to_string()).or_default().push(picture),
+                Err(e) => notes.push(format!("{e}; skipped")),
             }
-            by_class.entry(class.to_string()).or_default().push((name, bytes));
         }
-        let class_names: Vec<String> = match classes {
-            Some(known) => {
-                if let Some(class) = by_class.keys().find(|c| !known.contains(c)) {
-                    return Err(PicturesError::UnknownClass {
-                        root: root.into(),
-                        class: class.clone(),
-                        known: known.join(", "),
-                    });
-                }
-                known.to_vec()
-            }
-            None => by_class.keys().cloned().collect(),
-        };
-        if classes.is_none() && class_names.len() < 2 {
-            let found = match class_names.as_slice() {
-                [] => "no folder of pictures".to_string(),
-                [one] => format!("one class ({one})"),
-                _ => unreachable!(),
-            };
-            return Err(PicturesError::TooFewClasses {
+        let new: Vec<&String> = by_class.keys().filter(|c| !self.class_names.contains(c)).collect();
+        if let (Some(class), Role::Test) = (new.first(), role) {
+            return Err(PicturesError::UnknownClass {
                 root: root.into(),
-                found,
+                class: class.to_string(),
+                known: self.class_names.join(", "),
             });
         }
-        if class_names.len() > 256 {
+        if self.class_names.len() + new.len() > MAX_CLASSES {
             return Err(PicturesError::TooManyClasses {
                 root: root.into(),
-                count: class_names.len(),
+                count: self.class_names.len() + new.len(),
             });
         }
-        let mut pictures = Vec::new();
-        for (label, class) in class_names.iter().enumerate() {
-            let mut files = by_class.remove(class).unwrap_or_default();
+        for (class, mut pictures) in by_class {
+            let label = match self.class_names.iter().position(|c| *c == class) {
+                Some(label) => label,
+                None => {
+                    self.class_names.push(class);
+                    self.class_names.len() - 1
+                }
+            };
             // Sorted, so that a seed picks the same pictures whatever order the files came in.
-            files.sort_by(|a, b| a.0.cmp(&b.0));
-            pictures.extend(files.into_iter().map(|(name, bytes)| Picture {
-                name,
-                bytes,
+            pictures.sort_by(|a, b| a.name.cmp(&b.name));
+            self.pictures.extend(pictures.into_iter().map(|p| Picture {
                 label: label as u8,
+                ..p
             }));
         }
-        Ok((
-            Self {
-                root: root.into(),
-                class_names,
-                pictures,
-            },
-            notes,
-        ))
+        Ok(notes)
+    }
+
+    /// Adds an empty class; its label.
+    pub fn add_class(&mut self, name: &str) -> Result<u8, PicturesError> {
+        let name = self.free_name(name, None)?;
+        if self.class_names.len() == MAX_CLASSES {
+            return Err(PicturesError::TooManyClasses {
+                root: self.root.clone(),
+                count: MAX_CLASSES + 1,
+            });
+        }
+        self.class_names.push(name);
+        Ok((self.class_names.len() - 1) as u8)
+    }
+
+    pub fn rename_class(&mut self, label: usize, name: &str) -> Result<(), PicturesError> {
+        self.check_class(label)?;
+        self.class_names[label] = self.free_name(name, Some(label))?;
+        Ok(())
+    }
+
+    /// Removes a class and its pictures; the classes after it move up one label.
+    pub fn remove_class(&mut self, label: usize) -> Result<(), PicturesError> {
+        self.clear_class(label)?;
+        self.class_names.remove(label);
+        for p in &mut self.pictures {
+            if usize::from(p.label) > label {
+                p.label -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a class's pictures, keeping the class.
+    pub fn clear_class(&mut self, label: usize) -> Result<(), PicturesError> {
+        self.check_class(label)?;
+        self.pictures.retain(|p| usize::from(p.label) != label);
+        Ok(())
+    }
+
+    /// Adds one picture to class `label`, if it is an image this app reads.
+    pub fn add_picture(&mut self, label: usize, name: String, bytes: Vec<u8>, role: Role) -> Result<(), VitError> {
+        self.check_class(label)?;
+        self.pictures.push(Picture::new(name, bytes, label as u8, role)?);
+        Ok(())
+    }
+
+    pub fn remove_picture(&mut self, index: usize) -> Result<Picture, PicturesError> {
+        if index >= self.pictures.len() {
+            return Err(PicturesError::NoSuchPicture { index });
+        }
+        Ok(self.pictures.remove(index))
+    }
+
+    /// Whether a head can be trained on these pictures: two classes at least, each with pictures
+    /// to train on.
+    pub fn check_trainable(&self) -> Result<(), PicturesError> {
+        self.two_classes()?;
+        match self.counts(Role::Train).iter().position(|&n| n == 0) {
+            Some(label) => Err(PicturesError::EmptyClass {
+                root: self.root.clone(),
+                class: self.class_names[label].clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn labels(&self) -> Vec<u8> {
         self.pictures.iter().map(|p| p.label).collect()
     }
 
-    /// How many pictures each class has.
-    pub fn counts(&self) -> Vec<usize> {
+    /// How many pictures of `role` each class has.
+    pub fn counts(&self, role: Role) -> Vec<usize> {
         let mut counts = vec![0; self.class_names.len()];
-        for p in &self.pictures {
+        for p in self.pictures.iter().filter(|p| p.role == role) {
             counts[usize::from(p.label)] += 1;
         }
         counts
+    }
+
+    fn two_classes(&self) -> Result<(), PicturesError> {
+        let found = match self.class_names.as_slice() {
+            [] => "no folder of pictures".to_string(),
+            [one] => format!("one class ({one})"),
+            _ => return Ok(()),
+        };
+        Err(PicturesError::TooFewClasses {
+            root: self.root.clone(),
+            found,
+        })
+    }
+
+    fn check_class(&self, label: usize) -> Result<(), PicturesError> {
+        match label < self.class_names.len() {
+            true => Ok(()),
+            false => Err(PicturesError::NoSuchClass { label }),
+        }
+    }
+
+    /// `name` trimmed, if no class but `except` has it.
+    fn free_name(&self, name: &str, except: Option<usize>) -> Result<String, PicturesError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(PicturesError::NoName);
+        }
+        match self.class_names.iter().position(|c| c == name) {
+            Some(other) if Some(other) != except => Err(PicturesError::DuplicateClass { name: name.into() }),
+            _ => Ok(name.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png() -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image::RgbImage::new(2, 2)
+            .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_common_folder_of_a_dropped_folder_is_its_root() {
+        let paths = |entries: &[(String, Vec<u8>)]| entries.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+        let dropped = vec![
+            ("data/cat/1.png".into(), vec![]),
+            ("data/README".into(), vec![]),
+            ("__MACOSX/data/cat/._1.png".into(), vec![]),
+        ];
+        let (root, below) = below_common_root("pictures", dropped);
+        assert_eq!(
+            (root.as_str(), paths(&below)),
+            ("data", vec!["cat/1.png".into(), "README".into()])
+        );
+        // Class folders dropped themselves, and one class folder alone, stay as they are.
+        let classes = vec![("cat/1.png".into(), vec![]), ("dog/1.png".into(), vec![])];
+        assert_eq!(
+            below_common_root("pictures", classes.clone()),
+            ("pictures".into(), classes)
+        );
+        let one = vec![("cat/1.png".into(), vec![])];
+        assert_eq!(below_common_root("pictures", one.clone()).1, one);
+    }
+
+    #[test]
+    fn classes_are_added_renamed_emptied_and_removed() {
+        let mut folder = ImageFolder::new("pictures");
+        let cat = folder.add_class(" cat ").unwrap();
+        assert_eq!(folder.add_class("dog").unwrap(), 1);
+        assert!(matches!(
+            folder.add_class("cat"),
+            Err(PicturesError::DuplicateClass { .. })
+        ));
+        assert!(matches!(folder.add_class("  "), Err(PicturesError::NoName)));
+        folder
+            .add_picture(usize::from(cat), "cam/1.png".into(), png(), Role::Train)
+            .unwrap();
+        folder.add_picture(1, "cam/2.png".into(), png(), Role::Train).unwrap();
+        assert!(matches!(
+            folder.add_picture(0, "cam/3.png".into(), b"not an image".to_vec(), Role::Train),
+            Err(VitError::Image(_))
+        ));
+        folder.rename_class(1, "kitten").unwrap();
+        assert!(matches!(
+            folder.rename_class(1, "cat"),
+            Err(PicturesError::DuplicateClass { .. })
+        ));
+        folder.rename_class(1, "kitten").unwrap();
+        folder.add_class("bird").unwrap();
+        folder.clear_class(0).unwrap();
+        assert_eq!(folder.counts(Role::Train), [0, 1, 0]);
+        assert!(matches!(folder.check_trainable(), Err(PicturesError::EmptyClass { ref class, .. }) if class == "cat"));
+        folder.remove_class(0).unwrap();
+        assert_eq!(folder.class_names, ["kitten", "bird"]);
+        assert_eq!(folder.labels(), [0]);
+        assert!(matches!(
+            folder.remove_class(2),
+            Err(PicturesError::NoSuchClass { label: 2 })
+        ));
+        assert_eq!(folder.remove_picture(0).unwrap().name, "cam/2.png");
+        assert!(matches!(
+            folder.remove_picture(0),
+            Err(PicturesError::NoSuchPicture { .. })
+        ));
     }
 }

@@ -113,3 +113,16 @@ pub fn mirror(pixels: &mut [f32], size: usize) {
         row.reverse();
     }
 }
+
+/// A `side` x `side` RGBA thumbnail of the image's centre square, for the page to show.
+pub fn thumbnail(image: &RgbImage, side: usize) -> Vec<u8> {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let s = w.min(h);
+    let (left, top) = ((w - s) / 2, (h - s) / 2);
+    let mut square = Vec::with_capacity(s * s * 3);
+    for y in top..top + s {
+        square.extend_from_slice(&image.pixels[(y * w + left) * 3..][..s * 3]);
+    }
+    let small = resize_rgb(&square, s, s, side, side, Interpolation::Bilinear);
+    small.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}

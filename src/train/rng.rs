@@ -1,7 +1,7 @@
 //! The seeded randomness of training: the same numbers everywhere, so that a seed shown on the
 //! page reproduces a run in the CLI.
 
-use crate::data::image_folder::ImageFolder;
+use crate::data::image_folder::{ImageFolder, Role};
 use crate::error::PicturesError;
 
 /// SplitMix64: small, seedable, and the same everywhere.
@@ -34,6 +34,25 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
         order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
     }
     order
+}
+
+/// The pictures of `folder` to train and to test on: those of a test folder if one was added,
+/// else `fraction` of each class held out by [`hold_out`].
+pub fn split_pictures(
+    folder: &ImageFolder,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>), PicturesError> {
+    folder.check_trainable()?;
+    if folder.pictures.iter().any(|p| p.role == Role::Test) {
+        let with = |role| {
+            (0..folder.pictures.len())
+                .filter(|&i| folder.pictures[i].role == role)
+                .collect()
+        };
+        return Ok((with(Role::Train), with(Role::Test)));
+    }
+    hold_out(folder, fraction, seed)
 }
 
 /// The pictures of `folder` held out for testing, `fraction` of each class (rounded, at least

@@ -1,14 +1,16 @@
 //! The page's worker API: thin glue of exported classes over the library, as Burn's
 //! `mnist-inference-web` exports its model. [`Backend`] starts a device; a [`WeightsUpload`]
 //! streams a weights file in and becomes a [`Model`]; [`CifarData`] holds uploaded CIFAR-10
-//! images. Every failure is a JS `Error` with a stable `code` beside its message.
+//! images, and [`PictureData`] the person's own pictures, by class. Every failure is a JS `Error` with a stable `code` beside its message.
 
 mod data;
 mod error;
 mod model;
+mod pictures;
 
 pub use data::CifarData;
 pub use model::{Backend, Model, WeightsUpload};
+pub use pictures::PictureData;
 /// `initThreadPool(n)`: starts the rayon pool (Web Workers sharing this module's memory) that
 /// the threaded build's CPU kernels run on. The page calls it once, before anything else.
 #[cfg(feature = "threads")]

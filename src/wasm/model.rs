@@ -12,6 +12,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::data::CifarData;
 use super::error::{Failure, to_js};
+use super::pictures::PictureData;
 use super::{now_ms, wasm_memory_bytes};
 use crate::backend::BackendKind;
 use crate::classifier::{Classifier, Prediction};
@@ -19,6 +20,7 @@ use crate::error::VitError;
 use crate::fingerprint::Fingerprint;
 use crate::load::safetensors_file::SafetensorsReader;
 use crate::load::{Head, NamedBytes};
+use crate::train::features::FeatureSource;
 use crate::train::{Features, Progress, TrainOptions, extract_features, fit, sample};
 
 /// A started backend: `wgpu`, `flex` or `ndarray`.
@@ -328,23 +330,25 @@ impl Model {
             let message = format!("the {split} set has {n} images; images {from} to {to} were asked for");
             return Err(VitError::Request(message).into());
         }
-        let indices = &sample(images.len(), to)[from..];
-        let go_on = async |done: usize, total: usize| -> bool {
-            let Ok(answer) = progress.call2(&JsValue::NULL, &done.into(), &total.into()) else {
-                return false;
-            };
-            let answer = JsFuture::from(Promise::resolve(&answer)).await;
-            answer.is_ok_and(|a| a.is_truthy())
-        };
-        let chunk = self.own.backend().feature_chunk();
-        let features = extract_features(&self.own, images, indices, flip, chunk, go_on).await?;
-        let done: Vec<u32> = indices[..features.len()].iter().map(|&i| i as u32).collect();
-        to_js(&Extracted {
-            values: Float32Array::from(&features.values[..]).into(),
-            labels: Uint8Array::from(&features.labels[..]).into(),
-            complete: done.len() == indices.len(),
-            indices: Uint32Array::from(&done[..]).into(),
-        })
+        self.features_of(images, &sample(images.len(), to)[from..], flip, progress)
+            .await
+    }
+
+    /// As `extractFeatures`, of the person's pictures `indices`.
+    #[wasm_bindgen(js_name = pictureFeatures)]
+    pub async fn picture_features(
+        &self,
+        pictures: &PictureData,
+        indices: Vec<u32>,
+        flip: bool,
+        progress: Function,
+    ) -> Result<JsValue, Failure> {
+        let folder = pictures.folder();
+        let indices: Vec<usize> = indices.into_iter().map(|i| i as usize).collect();
+        if let Some(&i) = indices.iter().find(|&&i| i >= folder.pictures.len()) {
+            return Err(crate::error::PicturesError::NoSuchPicture { index: i }.into());
+        }
+        self.features_of(folder, &indices, flip, progress).await
     }
 
     /// Trains a fresh head for `classNames` on features from `extractFeatures` (`train` and
@@ -419,6 +423,34 @@ impl Model {
         };
         self.use_trained.set(trained);
         Ok(())
+    }
+}
+
+impl Model {
+    /// Features of `images` `indices` for JavaScript, with `progress` as `extractFeatures` has it.
+    async fn features_of(
+        &self,
+        images: &impl FeatureSource,
+        indices: &[usize],
+        flip: bool,
+        progress: Function,
+    ) -> Result<JsValue, Failure> {
+        let go_on = async |done: usize, total: usize| -> bool {
+            let Ok(answer) = progress.call2(&JsValue::NULL, &done.into(), &total.into()) else {
+                return false;
+            };
+            let answer = JsFuture::from(Promise::resolve(&answer)).await;
+            answer.is_ok_and(|a| a.is_truthy())
+        };
+        let chunk = self.own.backend().feature_chunk();
+        let features = extract_features(&self.own, images, indices, flip, chunk, go_on).await?;
+        let done: Vec<u32> = indices[..features.len()].iter().map(|&i| i as u32).collect();
+        to_js(&Extracted {
+            values: Float32Array::from(&features.values[..]).into(),
+            labels: Uint8Array::from(&features.labels[..]).into(),
+            complete: done.len() == indices.len(),
+            indices: Uint32Array::from(&done[..]).into(),
+        })
     }
 }
 

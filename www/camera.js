@@ -1,0 +1,61 @@
+// The webcam: started and stopped on request, and its current frame as a JPEG file (the form
+// pictures are kept and classified in). Frames are taken when asked for, never queued.
+
+const FRAME_SIDE = 320; // the longer side of a frame kept: more than the model's input needs
+const QUALITY = 0.9;
+
+/// Why the camera could not start, for a person to read.
+function explain(e) {
+  switch (e?.name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'The webcam is not allowed for this page: allow it in the browser’s site settings to record or classify from it. Pictures from files work all the same.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No webcam was found. Pictures from files work all the same.';
+    case 'NotReadableError':
+      return 'The webcam is in use by another program, or failed to start. Pictures from files work all the same.';
+    default:
+      return `The webcam could not start (${e?.message ?? e}). Pictures from files work all the same.`;
+  }
+}
+
+export function setupCamera(video) {
+  let stream = null;
+  const canvas = document.createElement('canvas');
+
+  return {
+    get on() {
+      return stream !== null;
+    },
+    /// Starts the camera; throws an Error whose message says why it could not.
+    async start() {
+      try {
+        if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser gives this page no camera (it needs https or localhost)'), { name: 'TypeError' });
+        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+        video.srcObject = stream;
+        video.hidden = false;
+        await video.play();
+      } catch (e) {
+        this.stop();
+        throw new Error(explain(e));
+      }
+    },
+    stop() {
+      for (const track of stream?.getTracks() ?? []) track.stop();
+      stream = null;
+      video.srcObject = null;
+      video.hidden = true;
+    },
+    /// The current frame as a JPEG Blob, or null while no frame is there yet.
+    async frame() {
+      const { videoWidth: w, videoHeight: h } = video;
+      if (!stream || !w || !h) return null;
+      const scale = Math.min(1, FRAME_SIDE / Math.max(w, h));
+      canvas.width = Math.round(w * scale);
+      canvas.height = Math.round(h * scale);
+      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      return new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', QUALITY));
+    },
+  };
+}

@@ -1,0 +1,289 @@
+// The person's own pictures as fine-tuning data: class cards filled from a dropped or chosen
+// folder, an archive, files, or the webcam (hold a card's record button); the held-out split
+// said as it changes; and live classification from the webcam. The pictures live in the worker
+// (`pictures.*`, PictureData in src/wasm/pictures.rs).
+import { setupCamera } from './camera.js';
+import { dropTarget, pathOf } from './drop.js';
+import { Code } from './protocol.js';
+import { rgbaCanvas } from './rgba.js';
+
+const $ = (id) => document.getElementById(id);
+const THUMB = 48; // thumbnail side, in pixels
+const RECORD_EVERY_MS = 100;
+const LIVE_EVERY_MS = 200;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/// call: the worker RPC; recover(reason): replaces a crashed worker; changed(): the classes
+/// changed; chosen(): pictures were added, so these are the data to train on; isModelLoaded().
+export function setupPictures({ call, recover, changed, chosen, isModelLoaded }) {
+  let summary = { classes: [], pictures: 0 };
+  let split = null; // { train, test } counts, or { error }
+  // Every change made, to make again in a fresh worker (files are kept as File or Blob handles,
+  // which cost no memory here).
+  const history = [];
+  let drawn = 0;
+  let recording = null; // the label being recorded into
+  let frames = 0;
+  const camera = setupCamera($('camera-video'));
+
+  function error(message) {
+    $('pictures-error').hidden = !message;
+    $('pictures-error').textContent = message ?? '';
+  }
+
+  function notes(list) {
+    $('pictures-notes').hidden = !list?.length;
+    $('pictures-notes').textContent = list?.length ? `Skipped:\n${list.join('\n')}` : '';
+  }
+
+  const fraction = () => Number($('finetune-test-percent').value) / 100;
+  const seed = () => Number($('finetune-seed').value) || 0;
+
+  /// Runs a change in the worker (and keeps it for a fresh one); shows what the pictures are after it.
+  async function change(op, args) {
+    try {
+      const next = await call(op, args);
+      history.push([op, args]);
+      await show(next);
+      return next;
+    } catch (e) {
+      error(e.message);
+      if (e.code === Code.crashed) await recover('The model worker crashed reading the pictures');
+      return null;
+    }
+  }
+
+  /// Adds `files` (Files or Blobs, read in the worker) as `role`, by their folders' names, or into
+  /// class `label` when one is given.
+  async function add({ role = 'train', label = null, files, paths = files.map(pathOf) }) {
+    if (!files.length) return;
+    error(null);
+    chosen();
+    $('pictures-info').textContent = `reading ${files.length === 1 ? paths[0] : `${files.length} files`}…`;
+    const result = await change('addPictures', [{ role, label, paths, files }]);
+    if (result) notes(result.notes);
+  }
+
+  async function show(next) {
+    summary = next;
+    const draw = ++drawn;
+    try {
+      split = await call('pictures.split', [fraction(), seed()]);
+    } catch (e) {
+      split = { error: e.message };
+    }
+    if (draw !== drawn) return;
+    $('classes').replaceChildren(...summary.classes.map(card));
+    describe();
+    changed();
+    const shown = summary.classes.flatMap((c) => c.shown);
+    if (!shown.length) return;
+    const rgba = await call('pictures.thumbnails', [Uint32Array.from(shown), THUMB]);
+    if (draw !== drawn) return;
+    let i = 0;
+    for (const [label, c] of summary.classes.entries()) {
+      const thumbs = $('classes').children[label].querySelector('.thumbs');
+      thumbs.replaceChildren(...c.shown.map((index) => thumb(rgba, i++, index)));
+    }
+  }
+
+  function describe() {
+    const n = summary.pictures;
+    const classes = summary.classes.length;
+    $('pictures-info').textContent = !classes
+      ? 'No classes yet.'
+      : split.error
+        ? `${n} pictures in ${classes} classes.`
+        : `${n} pictures in ${classes} classes: ${split.train.length} to train on, ${split.test.length} to test on (` +
+          (summary.classes.some((c) => c.test) ? 'the test folder’s' : `${Math.round(fraction() * 100)}% of each class held out, chosen by seed ${seed()}`) +
+          ').';
+  }
+
+  function thumb(rgba, i, index) {
+    const fig = document.createElement('figure');
+    fig.className = 'thumb-small';
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'remove';
+    remove.dataset.testid = 'remove-picture';
+    remove.title = 'Remove this picture';
+    remove.textContent = '×';
+    remove.addEventListener('click', () => change('pictures.removePicture', [index]));
+    fig.append(rgbaCanvas(rgba, i, THUMB), remove);
+    return fig;
+  }
+
+  function card(c, label) {
+    const el = document.createElement('article');
+    el.className = 'class-card';
+    el.dataset.testid = 'class-card';
+    el.innerHTML = `<div class="class-head"><input class="class-name" data-testid="class-name" aria-label="Class name"><span class="count" data-testid="class-count"></span></div>
+      <div class="thumbs" data-testid="thumbs"></div>
+      <div class="class-actions">
+        <button type="button" class="button record" data-testid="record" title="Hold to record webcam frames into this class">Hold to record</button>
+        <label class="button">Add pictures…<input type="file" data-testid="class-files" multiple accept="image/*" hidden></label>
+        <button type="button" class="link" data-testid="class-clear">Empty</button>
+        <button type="button" class="link" data-testid="class-remove">Remove</button>
+      </div>`;
+    const name = el.querySelector('.class-name');
+    name.value = c.name;
+    name.addEventListener('change', async () => {
+      if (!(await change('pictures.renameClass', [label, name.value]))) name.value = c.name;
+    });
+    el.querySelector('.count').textContent = `${c.train} ${c.train === 1 ? 'picture' : 'pictures'}${c.test ? `, ${c.test} to test on` : ''}`;
+    el.querySelector('[data-testid=class-files]').addEventListener('change', (e) => {
+      const files = [...e.target.files];
+      e.target.value = '';
+      add({ label, files, paths: files.map((f) => f.name) });
+    });
+    el.querySelector('[data-testid=class-clear]').addEventListener('click', () => change('pictures.clearClass', [label]));
+    el.querySelector('[data-testid=class-remove]').addEventListener('click', () => change('pictures.removeClass', [label]));
+    // Held with the pointer or the keyboard; let go anywhere (the card is redrawn as frames come
+    // in), it stops.
+    const button = el.querySelector('.record');
+    if (recording === label) button.classList.add('recording');
+    button.addEventListener('pointerdown', (e) => {
+      e.preventDefault();
+      record(label);
+    });
+    button.addEventListener('keydown', (e) => {
+      if ((e.key === ' ' || e.key === 'Enter') && !e.repeat) record(label);
+    });
+    return el;
+  }
+
+  /// Takes a webcam frame into class `label` every RECORD_EVERY_MS while its button is held.
+  async function record(label) {
+    if (recording !== null) return;
+    recording = label;
+    if (!camera.on && !(await startCamera())) {
+      recording = null;
+      return;
+    }
+    chosen();
+    while (recording === label) {
+      const started = performance.now();
+      const frame = await camera.frame();
+      if (frame) {
+        frames++;
+        await change('addPictures', [{ role: 'train', label, paths: [`webcam frame ${frames}.jpg`], files: [frame] }]);
+      }
+      await sleep(Math.max(0, RECORD_EVERY_MS - (performance.now() - started)));
+    }
+    await show(summary);
+  }
+
+  // ---- the webcam --------------------------------------------------------------------------------
+
+  function cameraStatus(text) {
+    $('camera-status').textContent = text;
+  }
+
+  async function startCamera() {
+    try {
+      await camera.start();
+      $('camera-toggle').textContent = 'Stop the webcam';
+      $('camera-live-label').hidden = false;
+      cameraStatus('Hold a class’s record button to add what the webcam sees to it.');
+      return true;
+    } catch (e) {
+      cameraStatus(e.message);
+      $('camera-status').classList.add('error');
+      return false;
+    }
+  }
+
+  function stopCamera() {
+    camera.stop();
+    recording = null;
+    $('camera-live').checked = false;
+    $('camera-live-label').hidden = true;
+    $('camera-toggle').textContent = 'Start the webcam';
+    $('live-labels').replaceChildren();
+  }
+
+  /// Classifies the webcam's frames with the chosen head while the box is ticked: one frame at a
+  /// time, the next taken when the last is answered, so that frames are dropped, never queued.
+  async function live() {
+    let updates = 0;
+    while ($('camera-live').checked && camera.on) {
+      const started = performance.now();
+      const frame = await camera.frame();
+      if (frame && isModelLoaded()) {
+        const bytes = await frame.arrayBuffer();
+        try {
+          const [result] = await call('model.classify', [['webcam frame'], [new Uint8Array(bytes)], 5], [bytes]);
+          if (result.error) throw new Error(result.error);
+          showLive(result.topK, ++updates);
+        } catch (e) {
+          cameraStatus(e.message);
+          $('camera-live').checked = false;
+          break;
+        }
+      }
+      await sleep(Math.max(0, LIVE_EVERY_MS - (performance.now() - started)));
+    }
+  }
+
+  function showLive(topK, updates) {
+    const list = $('live-labels');
+    list.dataset.updates = updates;
+    list.replaceChildren(
+      ...topK.map((p) => {
+        const li = document.createElement('li');
+        li.innerHTML = '<span class="label" data-testid="live-label"></span><span class="bar"><span></span></span><span class="probability"></span>';
+        li.querySelector('.label').textContent = p.label;
+        li.querySelector('.bar span').style.width = `${(p.probability * 100).toFixed(1)}%`;
+        li.querySelector('.probability').textContent = `${(p.probability * 100).toFixed(1)}%`;
+        return li;
+      }),
+    );
+  }
+
+  // ---- wiring --------------------------------------------------------------------------------------
+
+  for (const type of ['pointerup', 'pointercancel', 'keyup', 'blur']) window.addEventListener(type, () => (recording = null));
+  $('camera-toggle').addEventListener('click', async () => {
+    $('camera-status').classList.remove('error');
+    if (camera.on) stopCamera();
+    else await startCamera();
+  });
+  $('camera-live').addEventListener('change', (e) => {
+    if (e.target.checked) live();
+  });
+  $('add-class').addEventListener('click', () => {
+    const names = new Set(summary.classes.map((c) => c.name));
+    let n = summary.classes.length + 1;
+    while (names.has(`Class ${n}`)) n++;
+    chosen();
+    change('pictures.addClass', [`Class ${n}`]);
+  });
+  for (const [id, role] of [['pictures-folder', 'train'], ['pictures-files', 'train'], ['pictures-test-folder', 'test']]) {
+    $(id).addEventListener('change', (e) => {
+      const files = [...e.target.files];
+      e.target.value = '';
+      add({ role, files });
+    });
+  }
+  dropTarget($('pictures-drop'), (files) => add({ files }));
+  for (const id of ['finetune-test-percent', 'finetune-seed']) $(id).addEventListener('change', () => summary.classes.length && show(summary));
+
+  return {
+    id: 'pictures',
+    headFile: 'pictures-head.safetensors',
+    trainedOn: (classNames) => `your ${classNames.length} classes: ${classNames.join(', ')}`,
+    hint() {
+      if (!summary.classes.length) return 'Add pictures: a folder of class folders, an archive of one, or classes filled from files or the webcam.';
+      return split?.error ?? '';
+    },
+    prepare(o) {
+      return call('preparePictures', [{ fraction: o.testFraction, seed: o.train.seed, flip: o.flip }]);
+    },
+    /// A fresh worker has no pictures: every change is made again.
+    async workerRestarted() {
+      let last = null;
+      for (const [op, args] of history) last = (await call(op, args).catch(() => null)) ?? last;
+      if (last) await show(last);
+    },
+  };
+}
