@@ -164,7 +164,7 @@ fn pictures_come_out_of_zip_and_tar_archives_as_out_of_folders() {
 
 #[test]
 fn hostile_archives_are_refused_within_their_bounds() {
-    // 300 MB of zeros in a zip member that claims 10 bytes, and a zip listing too many members.
+    // 300 MB of zeros deflated into 300 KB, a zip listing too many members, and no zip at all.
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pictures_hostile");
     for (file, reason) in [
         ("zip_bomb.zip", "larger than 256 MB uncompressed"),

@@ -22,6 +22,7 @@ function explain(e) {
 
 export function setupCamera(video) {
   let stream = null;
+  let starting = null; // a start waiting for the person's permission: a second one waits for it
   const canvas = document.createElement('canvas');
 
   return {
@@ -29,17 +30,22 @@ export function setupCamera(video) {
       return stream !== null;
     },
     /// Starts the camera; throws an Error whose message says why it could not.
-    async start() {
-      try {
-        if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser gives this page no camera (it needs https or localhost)'), { name: 'TypeError' });
-        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
-        video.srcObject = stream;
-        video.hidden = false;
-        await video.play();
-      } catch (e) {
-        this.stop();
-        throw new Error(explain(e));
-      }
+    start() {
+      starting ??= (async () => {
+        try {
+          if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser gives this page no camera (it needs https or localhost)'), { name: 'TypeError' });
+          stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+          video.srcObject = stream;
+          video.hidden = false;
+          await video.play();
+        } catch (e) {
+          this.stop();
+          throw new Error(explain(e));
+        } finally {
+          starting = null;
+        }
+      })();
+      return starting;
     },
     stop() {
       for (const track of stream?.getTracks() ?? []) track.stop();

@@ -174,9 +174,10 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     $('finetune-charts').hidden = false;
     drawLoss();
     drawAccuracy();
+    const trainedOn = source;
+    trainedOn.lock?.(true);
     try {
       const started = performance.now();
-      const trainedOn = source;
       const prepared = await source.prepare(o, model);
       featuresStored();
       if (!prepared) {
@@ -208,6 +209,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
       runError(e.message);
       if (e.code === Code.crashed) await recover('The model worker crashed while fine-tuning');
     } finally {
+      trainedOn.lock?.(false);
       running = false;
       $('finetune-cancel').hidden = true;
       updateStart();

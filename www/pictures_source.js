@@ -39,18 +39,33 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
   const fraction = () => Number($('finetune-test-percent').value) / 100;
   const seed = () => Number($('finetune-seed').value) || 0;
 
-  /// Runs a change in the worker (and keeps it for a fresh one); shows what the pictures are after it.
-  async function change(op, args) {
-    try {
-      const next = await call(op, args);
-      history.push([op, args]);
-      await show(next);
-      return next;
-    } catch (e) {
-      error(e.message);
-      if (e.code === Code.crashed) await recover('The model worker crashed reading the pictures');
+  /// Runs a change in the worker (and keeps it for a fresh one); shows what the pictures are after
+  /// it. Refused while a head trains on the pictures (its results point at them), and edits by
+  /// index wait for the one before (a second click on a card not yet redrawn would hit another).
+  let locked = false;
+  let editing = null;
+  async function change(op, args, { edit = false } = {}) {
+    if (locked) {
+      error('The pictures cannot change while a head trains on them: wait for the run to end, or cancel it.');
       return null;
     }
+    if (edit && editing) return null;
+    const run = (async () => {
+      try {
+        const next = await call(op, args);
+        history.push([op, args]);
+        error(null);
+        await show(next);
+        return next;
+      } catch (e) {
+        error(e.message);
+        describe();
+        if (e.code === Code.crashed) await recover('The model worker crashed reading the pictures');
+        return null;
+      }
+    })();
+    if (edit) editing = run.finally(() => (editing = null));
+    return run;
   }
 
   /// Adds `files` (Files or Blobs, read in the worker) as `role`, by their folders' names, or into
@@ -73,7 +88,11 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
       split = { error: e.message };
     }
     if (draw !== drawn) return;
+    // The cards are drawn anew: the control that had the focus gets it back.
+    const focused = document.activeElement?.closest?.('.class-card') && document.activeElement;
+    const where = focused && [[...$('classes').children].indexOf(focused.closest('.class-card')), focused.dataset.testid];
     $('classes').replaceChildren(...summary.classes.map(card));
+    if (where) $('classes').children[where[0]]?.querySelector(`[data-testid=${where[1]}]`)?.focus();
     describe();
     changed();
     const shown = summary.classes.flatMap((c) => c.shown);
@@ -108,7 +127,7 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     remove.dataset.testid = 'remove-picture';
     remove.title = 'Remove this picture';
     remove.textContent = '×';
-    remove.addEventListener('click', () => change('pictures.removePicture', [index]));
+    remove.addEventListener('click', () => change('pictures.removePicture', [index], { edit: true }));
     fig.append(rgbaCanvas(rgba, i, THUMB), remove);
     return fig;
   }
@@ -128,7 +147,7 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     const name = el.querySelector('.class-name');
     name.value = c.name;
     name.addEventListener('change', async () => {
-      if (!(await change('pictures.renameClass', [label, name.value]))) name.value = c.name;
+      if (!(await change('pictures.renameClass', [label, name.value], { edit: true }))) name.value = c.name;
     });
     el.querySelector('.count').textContent = `${c.train} ${c.train === 1 ? 'picture' : 'pictures'}${c.test ? `, ${c.test} to test on` : ''}`;
     el.querySelector('[data-testid=class-files]').addEventListener('change', (e) => {
@@ -136,8 +155,8 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
       e.target.value = '';
       add({ label, files, paths: files.map((f) => f.name) });
     });
-    el.querySelector('[data-testid=class-clear]').addEventListener('click', () => change('pictures.clearClass', [label]));
-    el.querySelector('[data-testid=class-remove]').addEventListener('click', () => change('pictures.removeClass', [label]));
+    el.querySelector('[data-testid=class-clear]').addEventListener('click', () => change('pictures.clearClass', [label], { edit: true }));
+    el.querySelector('[data-testid=class-remove]').addEventListener('click', () => change('pictures.removeClass', [label], { edit: true }));
     // Held with the pointer or the keyboard; let go anywhere (the card is redrawn as frames come
     // in), it stops.
     const button = el.querySelector('.record');
@@ -204,12 +223,19 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
 
   /// Classifies the webcam's frames with the chosen head while the box is ticked: one frame at a
   /// time, the next taken when the last is answered, so that frames are dropped, never queued.
+  let liveRun = 0;
   async function live() {
+    const me = ++liveRun;
     let updates = 0;
-    while ($('camera-live').checked && camera.on) {
+    while (me === liveRun && $('camera-live').checked && camera.on) {
       const started = performance.now();
+      if (!isModelLoaded()) {
+        cameraStatus('Load a model first.');
+        $('camera-live').checked = false;
+        break;
+      }
       const frame = await camera.frame();
-      if (frame && isModelLoaded()) {
+      if (frame) {
         const bytes = await frame.arrayBuffer();
         try {
           const [result] = await call('model.classify', [['webcam frame'], [new Uint8Array(bytes)], 5], [bytes]);
@@ -281,9 +307,15 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     },
     /// A fresh worker has no pictures: every change is made again.
     async workerRestarted() {
-      let last = null;
-      for (const [op, args] of history) last = (await call(op, args).catch(() => null)) ?? last;
-      if (last) await show(last);
+      if (!history.length) return;
+      const failed = [];
+      for (const [op, args] of [...history]) await call(op, args).catch((e) => failed.push(e.message));
+      await show(await call('pictures.summary'));
+      if (failed.length) error(`Not all pictures came back into the new worker:\n${failed.join('\n')}`);
+    },
+    /// Whether a run is using the pictures: they cannot change meanwhile.
+    lock(on) {
+      locked = on;
     },
   };
 }

@@ -218,7 +218,10 @@ const ops = {
   /// or into class `label`. Returns what the pictures are, with notes on what was skipped.
   async addPictures({ role, label, paths, files }) {
     const bytes = files.reduce((n, f) => n + f.size, 0);
-    if (bytes > MAX_PICTURE_BYTES) throw fail('bad-pictures', `${paths[0]} and ${files.length - 1} more: ${(bytes / 2 ** 20).toFixed(0)} MB of pictures at once; at most ${MAX_PICTURE_BYTES / 2 ** 20} MB`);
+    if (bytes > MAX_PICTURE_BYTES) {
+      const what = files.length === 1 ? paths[0] : `${paths[0]} and ${files.length - 1} more`;
+      throw fail('bad-pictures', `${what}: ${(bytes / 2 ** 20).toFixed(0)} MB of pictures at once; at most ${MAX_PICTURE_BYTES / 2 ** 20} MB`);
+    }
     const read = [];
     for (const file of files) read.push(new Uint8Array(await file.arrayBuffer()));
     return label === null ? pictures.addFiles(role, paths, read) : pictures.addToClass(label, paths, read);

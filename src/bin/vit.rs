@@ -345,6 +345,10 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         if let Some(test_dir) = &args.test {
             let (root, entries) = read_folder(test_dir, &mut total)?;
             notes.extend(folder.add_entries(&root, entries, Role::Test)?);
+            // Else the training pictures would be split instead, which is not what was asked.
+            if folder.counts(Role::Test).iter().all(|&n| n == 0) {
+                bail!("{root}: no pictures in its class folders");
+            }
         }
         for note in notes {
             eprintln!("note: {note}");

@@ -12,6 +12,8 @@ use flate2::read::GzDecoder;
 pub const MAX_ARCHIVE: u64 = 256 << 20;
 /// The most members a zip may list: its central directory is read whole before any member.
 pub const MAX_MEMBERS: usize = 100_000;
+/// The most memory reserved for a zip member before its bytes are read.
+const PRESIZE: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -82,7 +84,9 @@ fn zip_members(bytes: &[u8], left: &mut u64, wanted: impl Fn(&str) -> bool) -> R
         if !member.is_file() || !wanted(&path) {
             continue;
         }
-        let mut data = Vec::with_capacity(member.size().min(*left) as usize);
+        // A zip's sizes are claims (a small member may claim 256 MB): the capacity reserved up
+        // front is capped, and the bytes read count against the bound as they come.
+        let mut data = Vec::with_capacity(member.size().min(*left).min(PRESIZE) as usize);
         Capped::new(member, left)
             .read_to_end(&mut data)
             .map_err(|e| format!("{path}: {e}"))?;

@@ -73,36 +73,37 @@ pub struct ImageFolder {
 /// `cat/1.jpg`. When every entry is under one folder and some are two folders down, that folder
 /// is the root (named for messages); else the entries are below `root` as they are.
 pub fn below_common_root(root: &str, entries: Vec<Member>) -> (String, Vec<Member>) {
-    let entries: Vec<_> = entries.into_iter().filter(|(p, _)| !hidden(p)).collect();
-    let first = |path: &str| path.split('/').find(|p| !p.is_empty()).map(str::to_string);
-    let common = entries.first().and_then(|(p, _)| first(p));
+    let entries: Vec<(Vec<String>, Vec<u8>)> = entries
+        .into_iter()
+        .filter(|(p, _)| !hidden(p))
+        .map(|(p, bytes)| (components(&p).map(str::to_string).collect(), bytes))
+        .collect();
+    let common = entries.first().and_then(|(parts, _)| parts.first().cloned());
     let shared = common
         .as_ref()
-        .is_some_and(|c| entries.iter().all(|(p, _)| first(p).as_ref() == Some(c)));
-    let deep = entries
-        .iter()
-        .any(|(p, _)| p.split('/').filter(|p| !p.is_empty()).count() >= 3);
-    match common {
-        Some(common) if shared && deep => {
-            let below = entries
-                .into_iter()
-                .map(|(p, bytes)| {
-                    let rest = p.trim_start_matches('/')[common.len()..]
-                        .trim_start_matches('/')
-                        .to_string();
-                    (rest, bytes)
-                })
-                .collect();
-            (common, below)
-        }
-        _ => (root.to_string(), entries),
-    }
+        .is_some_and(|c| entries.iter().all(|(parts, _)| parts.first() == Some(c)));
+    let deep = entries.iter().any(|(parts, _)| parts.len() >= 3);
+    let (root, skip) = match common {
+        Some(common) if shared && deep => (common, 1),
+        _ => (root.to_string(), 0),
+    };
+    let below = entries
+        .into_iter()
+        .map(|(parts, bytes)| (parts[skip..].join("/"), bytes))
+        .collect();
+    (root, below)
+}
+
+/// A `/`-separated path's names, without the empty and `.` ones (`./cat//1.jpg` is `cat/1.jpg`:
+/// `tar -C dir .` writes such paths).
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".")
 }
 
 /// Whether a path is hidden (`.DS_Store`, `.git/`) or macOS's resource forks in a zip
 /// (`__MACOSX/`): never a picture or a class.
 fn hidden(path: &str) -> bool {
-    path.split('/').any(|p| p.starts_with('.') || p == "__MACOSX")
+    components(path).any(|p| p.starts_with('.') || p == "__MACOSX")
 }
 
 impl ImageFolder {
@@ -144,7 +145,7 @@ impl ImageFolder {
             if hidden(&path) {
                 continue;
             }
-            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            let parts: Vec<&str> = components(&path).collect();
             let name = format!("{root}/{}", parts.join("/"));
             let [class, _, ..] = parts.as_slice() else {
                 notes.push(format!("{name}: not in a class folder, skipped"));
@@ -330,6 +331,13 @@ mod tests {
         );
         let one = vec![("cat/1.png".into(), vec![])];
         assert_eq!(below_common_root("pictures", one.clone()).1, one);
+        // `tar -C data .` writes `./cat/1.png`.
+        let dotted = vec![("./cat/1.png".into(), vec![]), ("./dog//2.png".into(), vec![])];
+        let (root, below) = below_common_root("pictures", dotted);
+        assert_eq!(
+            (root.as_str(), paths(&below)),
+            ("pictures", vec!["cat/1.png".into(), "dog/2.png".into()])
+        );
     }
 
     #[test]

@@ -101,33 +101,37 @@ impl PictureData {
     /// Adds dropped or picked files as `role` (`train` or `test`): the files of a folder (`paths`
     /// as the browser gives them, from the dropped folder down), each in the class its folder
     /// names; and `.zip`, `.tar` and `.tar.gz` archives of such folders. Files that are no
-    /// pictures, and archives that cannot be read, are skipped, each named in the notes.
+    /// pictures, archives that cannot be read, and folders or archives that cannot be added (a
+    /// test folder with a class training has not) are skipped, each named in the notes; the rest
+    /// go on.
     #[wasm_bindgen(js_name = addFiles)]
     pub fn add_files(&mut self, role: String, paths: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, Failure> {
         let role: Role = role.parse()?;
         let mut loose = Vec::new();
         let mut notes = Vec::new();
+        // A folder or archive is added whole or not at all: what stops one is a note.
+        let add = |folder: &mut ImageFolder, root: &str, entries| match folder.add_entries(root, entries, role) {
+            Ok(skipped) => skipped,
+            Err(e) => vec![format!("{e}; skipped")],
+        };
         for (path, file) in paths.into_iter().zip(files) {
             let bytes = file.to_vec();
-            match Kind::of(&bytes) {
-                Some(kind) => {
-                    let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                    match archive::members(&bytes, kind, |_| true) {
-                        Ok(members) => {
-                            let (root, entries) = below_common_root(&name, members);
-                            notes.extend(self.folder.add_entries(&root, entries, role)?);
-                        }
-                        Err(reason) => {
-                            notes.push(format!("{}; skipped", PicturesError::Archive { file: name, reason }))
-                        }
-                    }
+            let Some(kind) = Kind::of(&bytes) else {
+                loose.push((path, bytes));
+                continue;
+            };
+            let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+            match archive::members(&bytes, kind, |_| true) {
+                Ok(members) => {
+                    let (root, entries) = below_common_root(&name, members);
+                    notes.extend(add(&mut self.folder, &root, entries));
                 }
-                None => loose.push((path, bytes)),
+                Err(reason) => notes.push(format!("{}; skipped", PicturesError::Archive { file: name, reason })),
             }
         }
         if !loose.is_empty() {
             let (root, entries) = below_common_root(ROOT, loose);
-            notes.extend(self.folder.add_entries(&root, entries, role)?);
+            notes.extend(add(&mut self.folder, &root, entries));
         }
         self.summary(notes)
     }
