@@ -450,6 +450,27 @@ fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("fine-tuning needs at least two classes"), "{stderr}");
+    // A test folder with no pictures in class folders stops, rather than the training pictures
+    // being split instead.
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        "tests/fixtures/pictures",
+        "--test",
+        "tests/fixtures/pictures/disc",
+        "--out",
+        head.to_str().unwrap(),
+        "--device",
+        "flex",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tests/fixtures/pictures/disc: no pictures in its class folders"),
+        "{stderr}"
+    );
     let out = vit(&[
         "finetune",
         "--model",

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, image, openWithModel, serverAndBrowser, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, classifyFile, image, openWithModel, serverAndBrowser, trainHead, waitStatus } from './harness.mjs';
 
 const CIFAR = (name) => join(FIXTURES, 'cifar', name);
 const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
@@ -21,28 +21,10 @@ async function upload(page) {
 async function finetune(page, { samples = 300, testSamples = 200, epochs = 4, lr = 0.01 } = {}) {
   await page.getByTestId('finetune-samples').fill(String(samples));
   await page.getByTestId('finetune-test-samples').fill(String(testSamples));
-  await page.getByTestId('finetune-epochs').fill(String(epochs));
-  await page.getByTestId('finetune-batch-size').fill('32');
-  await page.getByTestId('finetune-lr').fill(String(lr));
-  await page.getByTestId('finetune-start').click();
-  const error = page.getByTestId('finetune-error');
-  await page.getByTestId('finetune-accuracy').filter({ hasText: /\d/ }).or(error.locator('visible=true')).first().waitFor({ timeout: 300_000 });
-  assert.equal(await error.isVisible(), false, await error.textContent());
-  return {
-    accuracy: Number(await page.getByTestId('finetune-accuracy').textContent()),
-    computed: Number(await page.getByTestId('finetune-summary').getAttribute('data-computed')),
-  };
+  return trainHead(page, { epochs, lr });
 }
 
-async function classifyGrey(page) {
-  await page.locator('[data-testid=result]').evaluateAll((cards) => cards.forEach((c) => c.remove()));
-  await page.getByTestId('image-input').setInputFiles(image('grey.png'));
-  const card = page.locator('[data-testid=result][data-file="grey.png"]');
-  await card.getByTestId('probability').first().waitFor();
-  const labels = await card.getByTestId('label').allTextContents();
-  const probabilities = await card.getByTestId('probability').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
-  return labels.map((label, i) => ({ label, probability: probabilities[i] }));
-}
+const classifyGrey = (page) => classifyFile(page, image('grey.png'));
 
 for (const backend of ['wgpu', 'flex']) {
   test(`fine-tunes a CIFAR-10 head on ${backend}, exports it and imports it after a reload`, async () => {

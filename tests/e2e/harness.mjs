@@ -81,6 +81,34 @@ export async function openWithModel(target, url, backend, files = TINY_MODEL) {
   return { page, logs };
 }
 
+/// Fine-tunes a head with the panel's options as they are but `epochs` and `lr`: starts the run
+/// and waits for its test accuracy. Returns { accuracy, computed } (the features computed).
+export async function trainHead(page, { epochs, lr }) {
+  await page.getByTestId('finetune-epochs').fill(String(epochs));
+  await page.getByTestId('finetune-batch-size').fill('32');
+  await page.getByTestId('finetune-lr').fill(String(lr));
+  await page.getByTestId('finetune-start').click();
+  const error = page.getByTestId('finetune-error');
+  await page.getByTestId('finetune-accuracy').filter({ hasText: /\d/ }).or(error.locator('visible=true')).first().waitFor({ timeout: 300_000 });
+  assert.equal(await error.isVisible(), false, await error.textContent());
+  return {
+    accuracy: Number(await page.getByTestId('finetune-accuracy').textContent()),
+    computed: Number(await page.getByTestId('finetune-summary').getAttribute('data-computed')),
+  };
+}
+
+/// Classifies the image file `path` alone (the cards before it removed): its top-k as
+/// [{ label, probability }].
+export async function classifyFile(page, path) {
+  await page.locator('[data-testid=result]').evaluateAll((cards) => cards.forEach((c) => c.remove()));
+  await page.getByTestId('image-input').setInputFiles(path);
+  const card = page.locator('[data-testid=result]').first();
+  await card.getByTestId('probability').first().waitFor();
+  const labels = await card.getByTestId('label').allTextContents();
+  const probabilities = await card.getByTestId('probability').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+  return labels.map((label, i) => ({ label, probability: probabilities[i] }));
+}
+
 /// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader.
 export async function launch({ webgpu = true } = {}) {
   return chromium.launch({

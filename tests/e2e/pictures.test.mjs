@@ -3,12 +3,12 @@
 // classification; training on them, the results with the class names, and the head exported and
 // imported again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { ARTIFACTS, FIXTURES, openWithModel, serverAndBrowser } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, classifyFile, openWithModel, serverAndBrowser, trainHead } from './harness.mjs';
 
 const PICTURES = join(FIXTURES, 'pictures');
 const CLASSES = ['disc', 'square', 'stripes'];
@@ -33,32 +33,24 @@ async function waitCards(page, names) {
   );
 }
 
-async function train(page, { epochs = 10, lr = 0.01 } = {}) {
-  await page.getByTestId('finetune-epochs').fill(String(epochs));
-  await page.getByTestId('finetune-lr').fill(String(lr));
-  await page.getByTestId('finetune-start').click();
-  const error = page.getByTestId('finetune-error');
-  await page.getByTestId('finetune-accuracy').filter({ hasText: /\d/ }).or(error.locator('visible=true')).first().waitFor({ timeout: 300_000 });
-  assert.equal(await error.isVisible(), false, await error.textContent());
-  return {
-    accuracy: Number(await page.getByTestId('finetune-accuracy').textContent()),
-    computed: Number(await page.getByTestId('finetune-summary').getAttribute('data-computed')),
-  };
+const train = (page, { epochs = 10, lr = 0.01 } = {}) => trainHead(page, { epochs, lr });
+
+/// Drops the file at `path` on the element `id`, as a file manager drops one.
+async function drop(page, id, path) {
+  const data = await page.evaluateHandle(
+    ([name, base64]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name));
+      return transfer;
+    },
+    [basename(path), readFileSync(path).toString('base64')],
+  );
+  await page.locator(`#${id}`).dispatchEvent('drop', { dataTransfer: data });
 }
 
 /// The confusion matrix's class names (its rows) and counts.
 const confusion = (page) =>
   page.locator('[data-testid=confusion] tbody tr').evaluateAll((rows) => rows.map((r) => ({ name: r.cells[0].textContent, counts: [...r.cells].slice(1).map((c) => Number(c.textContent)) })));
-
-async function classify(page, file) {
-  await page.locator('[data-testid=result]').evaluateAll((els) => els.forEach((c) => c.remove()));
-  await page.getByTestId('image-input').setInputFiles(file);
-  const card = page.locator('[data-testid=result]').first();
-  await card.getByTestId('probability').first().waitFor();
-  const labels = await card.getByTestId('label').allTextContents();
-  const probabilities = await card.getByTestId('probability').evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
-  return labels.map((label, i) => ({ label, probability: probabilities[i] }));
-}
 
 test('a folder of class folders trains a head with its class names, exported and imported again', async () => {
   const context = await env.browser.newContext({ acceptDownloads: true });
@@ -96,7 +88,7 @@ test('a folder of class folders trains a head with its class names, exported and
     const second = await train(page, { epochs: 2 });
     assert.equal(second.computed, 0);
 
-    const trained = await classify(page, join(PICTURES, 'square', 'square_05.jpg'));
+    const trained = await classifyFile(page, join(PICTURES, 'square', 'square_05.jpg'));
     assert.deepEqual(trained.map((p) => p.label).sort(), CLASSES);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('head-export').click()]);
     assert.equal(download.suggestedFilename(), 'pictures-head.safetensors');
@@ -108,7 +100,7 @@ test('a folder of class folders trains a head with its class names, exported and
     await page.getByTestId('head-import').setInputFiles(headPath);
     await page.locator('[data-testid=head-select] option[value=trained]:not([disabled])').waitFor({ state: 'attached' });
     assert.match(await page.locator('[data-testid=head-select] option[value=trained]').textContent(), /3 classes: disc, square, stripes/);
-    const imported = await classify(page, join(PICTURES, 'square', 'square_05.jpg'));
+    const imported = await classifyFile(page, join(PICTURES, 'square', 'square_05.jpg'));
     assert.deepEqual(imported.map((p) => p.label), trained.map((p) => p.label));
     imported.forEach((p, i) => assert.ok(Math.abs(p.probability - trained[i].probability) < 1e-6, `${p.label}: ${p.probability} vs ${trained[i].probability}`));
 
@@ -127,7 +119,8 @@ test('archives of pictures, a test folder, and class cards edited by hand', asyn
   const { page, logs } = await openWithModel(context, env.server.url, 'flex');
   try {
     for (const archive of ['pictures.zip', 'pictures.tar.gz']) {
-      await page.getByTestId('pictures-files').setInputFiles(join(FIXTURES, archive));
+      if (archive.endsWith('.zip')) await drop(page, 'pictures-drop', join(FIXTURES, archive));
+      else await page.getByTestId('pictures-files').setInputFiles(join(FIXTURES, archive));
       await waitCards(page, CLASSES);
       assert.deepEqual((await cards(page)).map((c) => c.count), ['20 pictures', '20 pictures', '20 pictures'], archive);
       assert.match(await page.getByTestId('pictures-notes').textContent(), /pictures\/stripes\/notes\.txt: not an image/);
