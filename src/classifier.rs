@@ -6,7 +6,7 @@ use burn::prelude::*;
 use crate::backend::pool::on_pool;
 use crate::backend::{BackendKind, rows};
 use crate::data::image::decode;
-use crate::data::preprocess::{Preprocess, preprocess, preprocess_cifar};
+use crate::data::preprocess::{Preprocess, preprocess};
 use crate::error::{LoadError, VitError};
 use crate::load::safetensors_file::SafetensorsFile;
 use crate::load::{Head, ModelFiles, NamedBytes, load_vit_from, pos_embed};
@@ -111,11 +111,6 @@ impl Classifier {
     /// Decodes and preprocesses one image file to `[3, size, size]` floats.
     pub fn pixels(&self, file: &str, bytes: &[u8]) -> Result<Vec<f32>, VitError> {
         Ok(preprocess(&decode(file, bytes)?, &self.preprocess))
-    }
-
-    /// A CIFAR image (R, G and B planes) as model input, optionally mirrored.
-    pub fn cifar_pixels(&self, planes: &[u8], flip: bool) -> Vec<f32> {
-        preprocess_cifar(planes, flip, &self.preprocess)
     }
 
     /// Stacks preprocessed images into a `[batch, 3, size, size]` tensor on the device.

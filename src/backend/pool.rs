@@ -20,6 +20,17 @@ pub fn for_each_index(n: usize, threads: usize, f: impl Fn(usize) + Sync + Send)
     (0..n).for_each(f);
 }
 
+/// `[f(0), …, f(n - 1)]`, computed on up to `threads` threads.
+pub fn map_index<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    #[cfg(feature = "threads")]
+    if threads > 1 {
+        use rayon::prelude::*;
+        return (0..n).into_par_iter().map(f).collect();
+    }
+    let _ = threads;
+    (0..n).map(f).collect()
+}
+
 /// `f(i, chunk)` for each `len`-long chunk of `values` (the last may be shorter), on up to
 /// `threads` threads.
 pub fn for_each_chunk<T: Send>(

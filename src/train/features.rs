@@ -1,18 +1,21 @@
 //! Class-token features of CIFAR images or a person's pictures: the backbone's work, done once
 //! per image.
 
+use crate::backend::pool;
 use crate::classifier::Classifier;
 use crate::data::Labelled;
 use crate::data::cifar::Images;
+use crate::data::image::decode;
 use crate::data::image_folder::ImageFolder;
-use crate::data::preprocess::mirror;
+use crate::data::preprocess::{Preprocess, mirror, preprocess, preprocess_cifar};
 use crate::error::VitError;
 
-/// Images to compute features of: CIFAR's arrays, or picture files.
-pub trait FeatureSource {
+/// Images to compute features of: CIFAR's arrays, or picture files (decoded on the CPU threads
+/// there are, a batch at a time: decoding a photo is a real share of its cost).
+pub trait FeatureSource: Sync {
     fn label(&self, i: usize) -> u8;
-    /// Image `i` as the model's input, mirrored when `flip`.
-    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError>;
+    /// Image `i` as model input preprocessed as `p` says, mirrored when `flip`.
+    fn pixels(&self, p: &Preprocess, i: usize, flip: bool) -> Result<Vec<f32>, VitError>;
 }
 
 impl FeatureSource for Images {
@@ -20,8 +23,8 @@ impl FeatureSource for Images {
         self.labels[i]
     }
 
-    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
-        Ok(classifier.cifar_pixels(self.row(i), flip))
+    fn pixels(&self, p: &Preprocess, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
+        Ok(preprocess_cifar(self.row(i), flip, p))
     }
 }
 
@@ -30,11 +33,11 @@ impl FeatureSource for ImageFolder {
         self.pictures[i].label
     }
 
-    fn pixels(&self, classifier: &Classifier, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
+    fn pixels(&self, p: &Preprocess, i: usize, flip: bool) -> Result<Vec<f32>, VitError> {
         let picture = &self.pictures[i];
-        let mut pixels = classifier.pixels(&picture.name, &picture.bytes)?;
+        let mut pixels = preprocess(&decode(&picture.name, &picture.bytes)?, p);
         if flip {
-            mirror(&mut pixels, classifier.preprocess.size);
+            mirror(&mut pixels, p.size);
         }
         Ok(pixels)
     }
@@ -77,9 +80,9 @@ pub async fn extract_features(
 ) -> Result<Features, VitError> {
     let mut features = Features::new(classifier.config.hidden_size);
     for part in indices.chunks(chunk.max(1)) {
-        let pixels = part
-            .iter()
-            .map(|&i| images.pixels(classifier, i, flip))
+        let p = &classifier.preprocess;
+        let pixels = pool::map_index(part.len(), pool::threads(), |k| images.pixels(p, part[k], flip))
+            .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
         for row in classifier.features(&pixels).await? {
             features.values.extend(row);

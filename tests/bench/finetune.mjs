@@ -1,8 +1,10 @@
 // Times fine-tuning in the page on ViT-B/16: feature extraction (images/s, mirrored copies
 // included) on each backend, then training epochs on the cached features. A fresh browser
 // profile per backend, so nothing comes from an earlier run's cache. Flex runs at each thread
-// count (`?threads=N`, as page.mjs), the other backends on one.
-//   node tests/bench/finetune.mjs DIR [--backends flex,ndarray] [--threads 1,2] [--images 64] [--epochs 20] [--json out.json]
+// count (`?threads=N`, as page.mjs), the other backends on one. With `--pictures FOLDER` (one
+// folder of pictures per class) the run is on those pictures instead of CIFAR-10's 32x32 images
+// (all of them, 20% held out): the decoding and resizing of a person's photos is in the time.
+//   node tests/bench/finetune.mjs DIR [--backends flex,ndarray] [--threads 1,2] [--images 64] [--epochs 20] [--pictures FOLDER] [--json out.json]
 import { join } from 'node:path';
 import { FIXTURES, openPage } from '../e2e/harness.mjs';
 import { opt, ready, runBench } from './bench.mjs';
@@ -13,6 +15,7 @@ const epochs = Number(opt('epochs', 20));
 const threads = opt('threads', '1,2').split(',').map(Number);
 const items = backends.flatMap((backend) => (backend === 'flex' ? threads : [1]).map((n) => ({ backend, threads: n })));
 const cifar = (name) => join(FIXTURES, 'cifar', name);
+const pictures = opt('pictures', null);
 
 await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url, { backend, threads: n }) => {
   const context = await browser.newContext();
@@ -20,14 +23,21 @@ await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url
   await ready(page, logs);
   await page.getByTestId('backend').selectOption(backend);
   await ready(page, logs);
-  await page.getByTestId('cifar-train-input').setInputFiles([cifar('data_batch_1.bin'), cifar('data_batch_2.bin')]);
-  await page.getByTestId('cifar-test-input').setInputFiles(cifar('test_batch.bin'));
-  await page.locator('#test-info').filter({ hasText: /^200 images/ }).waitFor();
+  if (pictures) {
+    await page.getByTestId('pictures-folder').setInputFiles(pictures);
+    await page.getByTestId('pictures-info').filter({ hasText: /to test on/ }).waitFor({ timeout: 600_000 });
+  } else {
+    await page.getByTestId('cifar-train-input').setInputFiles([cifar('data_batch_1.bin'), cifar('data_batch_2.bin')]);
+    await page.getByTestId('cifar-test-input').setInputFiles(cifar('test_batch.bin'));
+    await page.locator('#test-info').filter({ hasText: /^200 images/ }).waitFor();
+  }
   // Mirrored copies double the training features at no extra cost in the epochs timed.
   await page.getByTestId('finetune-flip').check();
   const run = async (n, e) => {
-    await page.getByTestId('finetune-samples').fill(String(n));
-    await page.getByTestId('finetune-test-samples').fill(String(Math.max(1, n / 4)));
+    if (!pictures) {
+      await page.getByTestId('finetune-samples').fill(String(n));
+      await page.getByTestId('finetune-test-samples').fill(String(Math.max(1, n / 4)));
+    }
     await page.getByTestId('finetune-epochs').fill(String(e));
     await page.getByTestId('finetune-start').click();
     const watch = setInterval(async () => console.error(backend, await page.getByTestId('finetune-progress').textContent().catch(() => '')), 15_000);
@@ -41,12 +51,13 @@ await runBench({ items, webgpu: backends.includes('wgpu') }, async (browser, url
   const second = await run(images, epochs);
   const stepMs = (second.trainSeconds * 1000) / second.steps;
   const row = {
+    data: pictures ? 'pictures' : 'cifar',
     backend,
     threads: n,
     images_extracted: first.computed,
     features_per_s: +(first.computed / first.featureSeconds).toFixed(2),
     cached_rerun_computed: second.computed,
-    train_features: 2 * images,
+    train_features: pictures ? null : 2 * images,
     epochs,
     // Each epoch also evaluates on both sets, so this is an upper bound of a step's time.
     ms_per_step_batch_32: +stepMs.toFixed(2),
