@@ -11,9 +11,10 @@ export const modelDir = args[0] && !args[0].startsWith('--') ? args[0] : 'target
 
 /// Serves the site (with `extra`, see serveWithModel), and for each of `items` prints and keeps
 /// the row `measure(browser, url, item)` returns; writes them to `--json FILE` when given.
-export async function runBench({ items, webgpu = false, extra = {} }, measure) {
+/// `camera`: Chromium's fake webcam (see launch).
+export async function runBench({ items, webgpu = false, camera = false, extra = {} }, measure) {
   const server = await serveWithModel(modelDir, extra);
-  const browser = await launch({ webgpu });
+  const browser = await launch({ webgpu, camera });
   const rows = [];
   try {
     for (const item of items) {

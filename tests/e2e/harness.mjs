@@ -2,7 +2,7 @@
 // reference outputs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,12 +109,36 @@ export async function classifyFile(page, path) {
   return labels.map((label, i) => ({ label, probability: probabilities[i] }));
 }
 
-/// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader.
-export async function launch({ webgpu = true } = {}) {
+/// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader; with `camera`, a fake webcam
+/// playing `fakeCameraVideo()` (to contexts granted the camera permission).
+export async function launch({ webgpu = true, camera = false } = {}) {
+  const cameraArgs = camera ? ['--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${fakeCameraVideo()}`] : [];
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: [...(webgpu ? ['--enable-unsafe-webgpu'] : []), '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [...(webgpu ? ['--enable-unsafe-webgpu'] : []), ...cameraArgs, '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/// A y4m video for Chromium's fake camera, which plays it in a loop: 3 s of a red disc moving
+/// over a grey background, then 3 s of blue stripes, at 10 frames a second. Returns its path.
+export function fakeCameraVideo() {
+  const [w, h, fps, per] = [160, 120, 10, 30];
+  const yuv = ([r, g, b]) => [0.299 * r + 0.587 * g + 0.114 * b, 128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b].map(Math.round);
+  const grey = yuv([128, 128, 128]);
+  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${h} F${fps}:1 Ip A1:1 C420jpeg\n`)];
+  for (let f = 0; f < 2 * per; f++) {
+    const disc = f < per;
+    const color = disc ? yuv([230, 40, 40]) : yuv([40, 70, 230]);
+    const [cx, cy] = [50 + 2 * (f % per), 60];
+    const at = (x, y) => (disc ? (x - cx) ** 2 + (y - cy) ** 2 < 30 ** 2 : (x + f) % 16 < 8);
+    const planes = [new Uint8Array(w * h), new Uint8Array((w / 2) * (h / 2)), new Uint8Array((w / 2) * (h / 2))];
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) planes[0][y * w + x] = (at(x, y) ? color : grey)[0];
+    for (let y = 0; y < h / 2; y++) for (let x = 0; x < w / 2; x++) for (const c of [1, 2]) planes[c][y * (w / 2) + x] = (at(2 * x, 2 * y) ? color : grey)[c];
+    parts.push(Buffer.from('FRAME\n'), ...planes.map((p) => Buffer.from(p)));
+  }
+  const path = join(mkdtempSync(join(tmpdir(), 'vit-camera-')), 'camera.y4m');
+  writeFileSync(path, Buffer.concat(parts));
+  return path;
 }
 
 /// Debian's Firefox ESR, driven by puppeteer-core over WebDriver BiDi (Playwright drives only its

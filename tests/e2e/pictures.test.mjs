@@ -3,12 +3,10 @@
 // classification; training on them, the results with the class names, and the head exported and
 // imported again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
-import { ARTIFACTS, FIXTURES, classifyFile, openWithModel, serverAndBrowser, trainHead } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, classifyFile, launch, openWithModel, serverAndBrowser, trainHead } from './harness.mjs';
 
 const PICTURES = join(FIXTURES, 'pictures');
 const CLASSES = ['disc', 'square', 'stripes'];
@@ -179,28 +177,6 @@ test('archives of pictures, a test folder, and class cards edited by hand', asyn
   }
 });
 
-/// A y4m video Chromium's fake camera plays in a loop: 3 s of a red disc moving over a grey
-/// background, then 3 s of blue stripes, at 10 frames a second.
-function fakeVideo() {
-  const [w, h, fps, per] = [160, 120, 10, 30];
-  const yuv = ([r, g, b]) => [0.299 * r + 0.587 * g + 0.114 * b, 128 - 0.168736 * r - 0.331264 * g + 0.5 * b, 128 + 0.5 * r - 0.418688 * g - 0.081312 * b].map(Math.round);
-  const grey = yuv([128, 128, 128]);
-  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${h} F${fps}:1 Ip A1:1 C420jpeg\n`)];
-  for (let f = 0; f < 2 * per; f++) {
-    const disc = f < per;
-    const color = disc ? yuv([230, 40, 40]) : yuv([40, 70, 230]);
-    const [cx, cy] = [50 + 2 * (f % per), 60];
-    const at = (x, y) => (disc ? (x - cx) ** 2 + (y - cy) ** 2 < 30 ** 2 : (x + f) % 16 < 8);
-    const planes = [new Uint8Array(w * h), new Uint8Array((w / 2) * (h / 2)), new Uint8Array((w / 2) * (h / 2))];
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) planes[0][y * w + x] = (at(x, y) ? color : grey)[0];
-    for (let y = 0; y < h / 2; y++) for (let x = 0; x < w / 2; x++) for (const c of [1, 2]) planes[c][y * (w / 2) + x] = (at(2 * x, 2 * y) ? color : grey)[c];
-    parts.push(Buffer.from('FRAME\n'), ...planes.map((p) => Buffer.from(p)));
-  }
-  const path = join(mkdtempSync(join(tmpdir(), 'vit-camera-')), 'camera.y4m');
-  writeFileSync(path, Buffer.concat(parts));
-  return path;
-}
-
 /// What the webcam shows now: 'disc' (red), 'stripes' (blue) or null.
 const showing = (page) =>
   page.evaluate(() => {
@@ -232,10 +208,7 @@ async function record(page, i, what, ms = 1200) {
 }
 
 test('the webcam records two classes, trains on them and classifies live; a denied camera says so', async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${fakeVideo()}`, '--disable-background-networking', '--no-first-run'],
-  });
+  const browser = await launch({ webgpu: false, camera: true });
   const context = await browser.newContext({ permissions: ['camera'] });
   const { page, logs } = await openWithModel(context, env.server.url, 'flex');
   try {
