@@ -242,7 +242,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
         const fig = document.createElement('figure');
         const caption = document.createElement('figcaption');
         caption.textContent = `${classNames[m.label]} → ${classNames[m.predicted]}`;
-        fig.append(rgbaCanvas(misclassifiedRgba, i, misclassifiedSide, `test image ${m.index}`), caption);
+        fig.append(rgbaCanvas(misclassifiedRgba, i, misclassifiedSide, m.name), caption);
         return fig;
       }),
     );

@@ -37,8 +37,8 @@ let storing = Promise.resolve();
 // prefix serves a smaller request and a larger one computes only the rows it lacks. The
 // pictures' (model, mirrored or not): a row per picture, by the hash of its bytes.
 const inMemory = new Map();
-// The features of the run about to train: { sets: { train, mirrored?, test }, classNames,
-// thumbnails(indices) of the test images, side }.
+// The features of the run about to train: { sets: { train, mirrored?, test }, classNames, and
+// of the test images thumbnails(indices) (side x side) and names(indices) }.
 let prepared = null;
 // The most picture bytes read at once: they are held in wasm memory, with the model.
 const MAX_PICTURE_BYTES = 1 << 30;
@@ -210,7 +210,7 @@ const ops = {
   async prepareFeatures(sets) {
     return prepare(
       sets.map((set) => ({ name: set.name, key: set.key, get: () => features(set) })),
-      { classNames: data.classNames(), thumbnails: (indices) => data.rgba('test', indices), side: 32 },
+      { classNames: data.classNames(), thumbnails: (indices) => data.rgba('test', indices), side: 32, names: (indices) => Array.from(indices, (i) => `test image ${i}`) },
     );
   },
 
@@ -234,7 +234,7 @@ const ops = {
     const sets = [{ name: 'train', get: () => pictureFeatures('train', split.train, false) }];
     if (flip) sets.push({ name: 'mirrored', get: () => pictureFeatures('mirrored', split.train, true) });
     sets.push({ name: 'test', get: () => pictureFeatures('test', split.test, false) });
-    return prepare(sets, { classNames: pictures.classNames(), thumbnails: (indices) => pictures.thumbnails(indices, 64), side: 64 });
+    return prepare(sets, { classNames: pictures.classNames(), thumbnails: (indices) => pictures.thumbnails(indices, 64), side: 64, names: (indices) => pictures.names(indices) });
   },
 
   /// Trains a head on the prepared features (the mirrored ones added to the training set).
@@ -248,8 +248,10 @@ const ops = {
       if (predicted !== test.labels[i] && wrong.length < 12) wrong.push({ index: test.indices[i], label: test.labels[i], predicted });
     });
     const { testPredictions, ...rest } = result;
-    const rgba = prepared.thumbnails(Uint32Array.from(wrong, (w) => w.index));
-    return { ...rest, misclassified: wrong, misclassifiedRgba: rgba, misclassifiedSide: prepared.side };
+    const indices = Uint32Array.from(wrong, (w) => w.index);
+    const names = prepared.names(indices);
+    wrong.forEach((w, i) => (w.name = names[i]));
+    return { ...rest, misclassified: wrong, misclassifiedRgba: prepared.thumbnails(indices), misclassifiedSide: prepared.side };
   },
 };
 

@@ -211,6 +211,11 @@ impl PictureData {
         self.each(&indices, |p| p.fingerprint.clone())
     }
 
+    /// The names of pictures `indices` (their paths, or the webcam frames' names).
+    pub fn names(&self, indices: Vec<u32>) -> Result<Vec<String>, Failure> {
+        self.each(&indices, |p| p.name.clone())
+    }
+
     /// The labels of pictures `indices`.
     pub fn labels(&self, indices: Vec<u32>) -> Result<Vec<u8>, Failure> {
         self.each(&indices, |p| p.label)

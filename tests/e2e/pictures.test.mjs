@@ -170,6 +170,9 @@ test('archives of pictures, a test folder, and class cards edited by hand', asyn
     const run = await train(page, { epochs: 3 });
     assert.equal(run.computed, 60, 'the test folder holds the same pictures: their features are computed once');
     assert.equal((await confusion(page)).reduce((n, r) => n + r.counts.reduce((a, b) => a + b), 0), 60);
+    // Misclassified test pictures are titled by their files.
+    const titles = await page.locator('[data-testid=misclassified] canvas').evaluateAll((els) => els.map((e) => e.title));
+    assert.ok(titles.length > 0 && titles.every((t) => /^pictures\/(disc|square|stripes)\/\w+\.(png|jpg)$/.test(t)), titles.join(', '));
     await page.screenshot({ path: join(ARTIFACTS, 'pictures-cards.png'), fullPage: true });
   } finally {
     writeFileSync(join(ARTIFACTS, 'pictures-cards.log'), logs.join('\n'));
