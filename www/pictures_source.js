@@ -40,13 +40,15 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
   const seed = () => Number($('finetune-seed').value) || 0;
 
   /// Runs a change in the worker (and keeps it for a fresh one); shows what the pictures are after
-  /// it. Refused while a head trains on the pictures (its results point at them), and edits by
-  /// index wait for the one before (a second click on a card not yet redrawn would hit another).
+  /// it. Refused while a head trains on the pictures (its results point at them); an edit by index
+  /// is ignored while another is on its way (a second click on a card not yet redrawn would hit
+  /// another picture or class).
   let locked = false;
   let editing = null;
   async function change(op, args, { edit = false } = {}) {
     if (locked) {
       error('The pictures cannot change while a head trains on them: wait for the run to end, or cancel it.');
+      describe();
       return null;
     }
     if (edit && editing) return null;
@@ -106,14 +108,16 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     }
   }
 
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
   function describe() {
-    const n = summary.pictures;
     const classes = summary.classes.length;
+    const what = `${count(summary.pictures, 'picture', 'pictures')} in ${count(classes, 'class', 'classes')}`;
     $('pictures-info').textContent = !classes
       ? 'No classes yet.'
       : split.error
-        ? `${n} pictures in ${classes} classes.`
-        : `${n} pictures in ${classes} classes: ${split.train.length} to train on, ${split.test.length} to test on (` +
+        ? `${what}.`
+        : `${what}: ${split.train.length} to train on, ${split.test.length} to test on (` +
           (summary.classes.some((c) => c.test) ? 'the test folder’s' : `${Math.round(fraction() * 100)}% of each class held out, chosen by seed ${seed()}`) +
           ').';
   }
@@ -126,6 +130,7 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     remove.className = 'remove';
     remove.dataset.testid = 'remove-picture';
     remove.title = 'Remove this picture';
+    remove.setAttribute('aria-label', 'Remove this picture');
     remove.textContent = '×';
     remove.addEventListener('click', () => change('pictures.removePicture', [index], { edit: true }));
     fig.append(rgbaCanvas(rgba, i, THUMB), remove);
@@ -149,7 +154,7 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
     name.addEventListener('change', async () => {
       if (!(await change('pictures.renameClass', [label, name.value], { edit: true }))) name.value = c.name;
     });
-    el.querySelector('.count').textContent = `${c.train} ${c.train === 1 ? 'picture' : 'pictures'}${c.test ? `, ${c.test} to test on` : ''}`;
+    el.querySelector('.count').textContent = `${count(c.train, 'picture', 'pictures')}${c.test ? `, ${c.test} to test on` : ''}`;
     el.querySelector('[data-testid=class-files]').addEventListener('change', (e) => {
       const files = [...e.target.files];
       e.target.value = '';
