@@ -176,3 +176,37 @@ fn hostile_archives_are_refused_within_their_bounds() {
         assert!(e.contains(reason), "{file}: {e}");
     }
 }
+
+#[test]
+fn dropped_archives_and_folders_mix_and_what_cannot_be_added_is_noted() {
+    let read = |name: &str| std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut folder = ImageFolder::new("your pictures");
+    let dropped = [
+        ("pictures.zip".to_string(), read("pictures.zip")),
+        (
+            "hostile/not_a_zip.zip".to_string(),
+            read("pictures_hostile/not_a_zip.zip"),
+        ),
+    ];
+    let notes = folder.add_files("your pictures", dropped, Role::Train);
+    assert_eq!(folder.class_names, ["disc", "square", "stripes"]);
+    assert_eq!(folder.counts(Role::Train), [20, 20, 20]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("not_a_zip.zip: not a readable archive of pictures")),
+        "{notes:?}"
+    );
+    // A dropped test folder with a class training has not: refused whole, in a note; the rest stays.
+    let other: Vec<_> = fixture()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("disc/"))
+        .map(|(p, bytes)| (format!("extra/{}", p.replace("disc/", "round/")), bytes))
+        .collect();
+    let notes = folder.add_files("your pictures", other, Role::Test);
+    assert_eq!(
+        notes,
+        ["extra/round: not one of the training classes (disc, square, stripes); skipped"]
+    );
+    assert_eq!(folder.pictures.len(), 60);
+}

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::data::archive::Member;
+use crate::data::archive::{self, Kind, Member};
 use crate::data::image::decode;
 use crate::error::{ImageError, PicturesError, VitError};
 use crate::fingerprint::Fingerprint;
@@ -186,6 +186,38 @@ impl ImageFolder {
             }));
         }
         Ok(notes)
+    }
+
+    /// Adds files a person dropped or chose: the files of folders of class folders (paths from
+    /// the dropped folder down, see [`below_common_root`]; `root` names them when they share no
+    /// folder), and `.zip`, `.tar` and `.tar.gz` archives of such folders (bounded, see
+    /// `data::archive`). What cannot be added is skipped and said in the notes returned: files that
+    /// are no pictures, archives that cannot be read, and a folder or archive that
+    /// [`Self::add_entries`] refuses (each is added whole or not at all). The rest go on.
+    pub fn add_files(&mut self, root: &str, files: impl IntoIterator<Item = Member>, role: Role) -> Vec<String> {
+        let mut notes = Vec::new();
+        let add = |folder: &mut Self, (root, entries): (String, Vec<Member>)| match folder
+            .add_entries(&root, entries, role)
+        {
+            Ok(skipped) => skipped,
+            Err(e) => vec![format!("{e}; skipped")],
+        };
+        let mut loose = Vec::new();
+        for (path, bytes) in files {
+            let Some(kind) = Kind::of(&bytes) else {
+                loose.push((path, bytes));
+                continue;
+            };
+            let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+            match archive::members(&bytes, kind, |_| true) {
+                Ok(members) => notes.extend(add(self, below_common_root(&name, members))),
+                Err(reason) => notes.push(format!("{}; skipped", PicturesError::Archive { file: name, reason })),
+            }
+        }
+        if !loose.is_empty() {
+            notes.extend(add(self, below_common_root(root, loose)));
+        }
+        notes
     }
 
     /// Adds an empty class; its label.

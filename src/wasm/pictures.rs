@@ -6,9 +6,8 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::error::{Failure, to_js};
-use crate::data::archive::{self, Kind};
 use crate::data::image::decode;
-use crate::data::image_folder::{ImageFolder, Role, below_common_root};
+use crate::data::image_folder::{ImageFolder, Role};
 use crate::data::preprocess::thumbnail;
 use crate::error::{PicturesError, VitError};
 use crate::train::split_pictures;
@@ -98,41 +97,14 @@ impl PictureData {
         self.summary(Vec::new())
     }
 
-    /// Adds dropped or picked files as `role` (`train` or `test`): the files of a folder (`paths`
-    /// as the browser gives them, from the dropped folder down), each in the class its folder
-    /// names; and `.zip`, `.tar` and `.tar.gz` archives of such folders. Files that are no
-    /// pictures, archives that cannot be read, and folders or archives that cannot be added (a
-    /// test folder with a class training has not) are skipped, each named in the notes; the rest
-    /// go on.
+    /// Adds dropped or picked files as `role` (`train` or `test`): `paths` as the browser gives
+    /// them, from the dropped folder down (see `ImageFolder::add_files`). Returns what the
+    /// pictures are, with notes on what was skipped.
     #[wasm_bindgen(js_name = addFiles)]
     pub fn add_files(&mut self, role: String, paths: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, Failure> {
         let role: Role = role.parse()?;
-        let mut loose = Vec::new();
-        let mut notes = Vec::new();
-        // A folder or archive is added whole or not at all: what stops one is a note.
-        let add = |folder: &mut ImageFolder, root: &str, entries| match folder.add_entries(root, entries, role) {
-            Ok(skipped) => skipped,
-            Err(e) => vec![format!("{e}; skipped")],
-        };
-        for (path, file) in paths.into_iter().zip(files) {
-            let bytes = file.to_vec();
-            let Some(kind) = Kind::of(&bytes) else {
-                loose.push((path, bytes));
-                continue;
-            };
-            let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-            match archive::members(&bytes, kind, |_| true) {
-                Ok(members) => {
-                    let (root, entries) = below_common_root(&name, members);
-                    notes.extend(add(&mut self.folder, &root, entries));
-                }
-                Err(reason) => notes.push(format!("{}; skipped", PicturesError::Archive { file: name, reason })),
-            }
-        }
-        if !loose.is_empty() {
-            let (root, entries) = below_common_root(ROOT, loose);
-            notes.extend(add(&mut self.folder, &root, entries));
-        }
+        let files = paths.into_iter().zip(files.iter().map(Uint8Array::to_vec));
+        let notes = self.folder.add_files(ROOT, files, role);
         self.summary(notes)
     }
 
