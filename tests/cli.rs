@@ -435,55 +435,41 @@ fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
         "{labels:?}"
     );
 
-    // A folder of one class, and CIFAR-10 files without a test set, stop with what is wrong.
-    let out = vit(&[
-        "finetune",
-        "--model",
-        HF,
-        "--train",
-        "tests/fixtures/pictures/disc",
-        "--out",
-        head.to_str().unwrap(),
-        "--device",
-        "flex",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("fine-tuning needs at least two classes"), "{stderr}");
-    // A test folder with no pictures in class folders stops, rather than the training pictures
-    // being split instead.
-    let out = vit(&[
-        "finetune",
-        "--model",
-        HF,
-        "--train",
-        "tests/fixtures/pictures",
-        "--test",
-        "tests/fixtures/pictures/disc",
-        "--out",
-        head.to_str().unwrap(),
-        "--device",
-        "flex",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("tests/fixtures/pictures/disc: no pictures in its class folders"),
-        "{stderr}"
+    // A folder of one class, a test folder with no pictures in class folders (rather than the
+    // training pictures being split instead), and CIFAR-10 files without a test set stop with
+    // what is wrong.
+    let refused = |data: &[&str], message: &str| {
+        let mut args = vec![
+            "finetune",
+            "--model",
+            HF,
+            "--out",
+            head.to_str().unwrap(),
+            "--device",
+            "flex",
+        ];
+        args.extend_from_slice(data);
+        let out = vit(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    };
+    refused(
+        &["--train", "tests/fixtures/pictures/disc"],
+        "fine-tuning needs at least two classes",
     );
-    let out = vit(&[
-        "finetune",
-        "--model",
-        HF,
-        "--train",
-        "tests/fixtures/cifar/data_batch_1.bin",
-        "--out",
-        head.to_str().unwrap(),
-        "--device",
-        "flex",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--test is needed with CIFAR-10 files"), "{stderr}");
+    refused(
+        &[
+            "--train",
+            "tests/fixtures/pictures",
+            "--test",
+            "tests/fixtures/pictures/disc",
+        ],
+        "tests/fixtures/pictures/disc: no pictures in its class folders",
+    );
+    refused(
+        &["--train", "tests/fixtures/cifar/data_batch_1.bin"],
+        "--test is needed with CIFAR-10 files",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

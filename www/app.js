@@ -5,6 +5,7 @@ import { setupFinetune } from './finetune.js';
 import { Code } from './protocol.js';
 import { version } from './model_store.js';
 import { setupStorage } from './storage_panel.js';
+import { topKItems } from './top_k.js';
 
 // The worker fetches it, so the address is made absolute (the worker's base is www/).
 const SERVER_MODEL = new URL('weights/vit-base-patch16-224/', location.href).href;
@@ -360,18 +361,7 @@ function showResult(el, result) {
   el.classList.remove('pending');
   el.result = result;
   const list = el.querySelector('.labels');
-  list.replaceChildren(
-    ...result.topK.map((p) => {
-      const li = document.createElement('li');
-      li.innerHTML = `<span class="label" data-testid="label"></span><span class="bar"><span></span></span><span class="probability" data-testid="probability"></span>`;
-      li.querySelector('.label').textContent = p.label;
-      li.querySelector('.label').title = `class ${p.index}`;
-      li.querySelector('.bar span').style.width = `${(p.probability * 100).toFixed(1)}%`;
-      li.querySelector('.probability').textContent = `${(p.probability * 100).toFixed(2)}%`;
-      li.querySelector('.probability').dataset.value = p.probability;
-      return li;
-    }),
-  );
+  list.replaceChildren(...topKItems(result.topK));
   const onThreads = result.backend !== 'wgpu' && threaded(build) ? `, ${threads} threads` : '';
   const { milliseconds: ms, batch } = result;
   const pass = batch > 1 ? ` (${batch} images in one ${ms.toFixed(0)} ms pass)` : '';

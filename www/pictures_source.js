@@ -6,6 +6,7 @@ import { setupCamera } from './camera.js';
 import { dropTarget, pathOf } from './drop.js';
 import { Code } from './protocol.js';
 import { rgbaCanvas } from './rgba.js';
+import { topKItems } from './top_k.js';
 
 const $ = (id) => document.getElementById(id);
 const THUMB = 48; // thumbnail side, in pixels
@@ -257,18 +258,8 @@ export function setupPictures({ call, recover, changed, chosen, isModelLoaded })
   }
 
   function showLive(topK, updates) {
-    const list = $('live-labels');
-    list.dataset.updates = updates;
-    list.replaceChildren(
-      ...topK.map((p) => {
-        const li = document.createElement('li');
-        li.innerHTML = '<span class="label" data-testid="live-label"></span><span class="bar"><span></span></span><span class="probability"></span>';
-        li.querySelector('.label').textContent = p.label;
-        li.querySelector('.bar span').style.width = `${(p.probability * 100).toFixed(1)}%`;
-        li.querySelector('.probability').textContent = `${(p.probability * 100).toFixed(1)}%`;
-        return li;
-      }),
-    );
+    $('live-labels').dataset.updates = updates;
+    $('live-labels').replaceChildren(...topKItems(topK));
   }
 
   // ---- wiring --------------------------------------------------------------------------------------

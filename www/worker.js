@@ -72,10 +72,9 @@ async function features({ name, split, count, flip, key }) {
 }
 
 /// Features of pictures `indices` (mirrored when `flip`) as `features` gives them: each picture's
-/// row from the cache by its hash, the missing ones computed (once per distinct picture).
-async function pictureFeatures(name, indices, flip) {
-  const info = model.info();
-  const key = `${info.fingerprint}/pictures/${flip ? 'mirrored' : 'plain'}`;
+/// row from the cache under `key` by its hash, the missing ones computed (once per distinct
+/// picture).
+async function pictureFeatures({ name, indices, flip, key }) {
   let have = inMemory.get(key) ?? (await featureStore.get(key)) ?? { hashes: [], values: new Float32Array() };
   const hashes = pictures.fingerprints(indices);
   let row = new Map(have.hashes.map((h, i) => [h, i]));
@@ -89,8 +88,9 @@ async function pictureFeatures(name, indices, flip) {
       await tick();
       return !cancelled;
     });
-    // Kept even when cancelled: the next run starts where this one stopped.
-    have = { hashes: [...have.hashes, ...pictures.fingerprints(more.indices)], values: concat(have.values, more.values) };
+    // Kept even when cancelled: the next run starts where this one stopped. The rows computed
+    // are the first of the missing pictures, in order.
+    have = { hashes: [...have.hashes, ...[...missing.keys()].slice(0, more.labels.length)], values: concat(have.values, more.values) };
     inMemory.set(key, have);
     await featureStore.put(key, have);
     if (!more.complete) return null;
@@ -99,10 +99,10 @@ async function pictureFeatures(name, indices, flip) {
     inMemory.set(key, have);
   }
   post('progress', { name, done: indices.length, total: indices.length, cached });
-  const hidden = info.hiddenSize;
+  const hidden = model.info().hiddenSize;
   const values = new Float32Array(indices.length * hidden);
   hashes.forEach((h, k) => values.set(have.values.subarray(row.get(h) * hidden, (row.get(h) + 1) * hidden), k * hidden));
-  return { values, labels: Uint8Array.from(pictures.labels(indices)), indices, computed: missing.size, key };
+  return { values, labels: Uint8Array.from(pictures.labels(indices)), indices, computed: missing.size };
 }
 
 function concat(a, b) {
@@ -209,7 +209,7 @@ const ops = {
   /// null when cancelled.
   async prepareFeatures(sets) {
     return prepare(
-      sets.map((set) => ({ name: set.name, key: set.key, get: () => features(set) })),
+      sets.map((set) => ({ ...set, get: () => features(set) })),
       { classNames: data.classNames(), thumbnails: (indices) => data.rgba('test', indices), side: 32, names: (indices) => Array.from(indices, (i) => `test image ${i}`) },
     );
   },
@@ -231,10 +231,12 @@ const ops = {
   /// folder). Returns rows per set as prepareFeatures does, or null when cancelled.
   async preparePictures({ fraction, seed, flip }) {
     const split = pictures.split(fraction, seed);
-    const sets = [{ name: 'train', get: () => pictureFeatures('train', split.train, false) }];
-    if (flip) sets.push({ name: 'mirrored', get: () => pictureFeatures('mirrored', split.train, true) });
-    sets.push({ name: 'test', get: () => pictureFeatures('test', split.test, false) });
-    return prepare(sets, { classNames: pictures.classNames(), thumbnails: (indices) => pictures.thumbnails(indices, 64), side: 64, names: (indices) => pictures.names(indices) });
+    const { fingerprint } = model.info();
+    const key = (mirrored) => `${fingerprint}/pictures/${mirrored ? 'mirrored' : 'plain'}`;
+    const sets = [{ name: 'train', indices: split.train, flip: false, key: key(false) }];
+    if (flip) sets.push({ name: 'mirrored', indices: split.train, flip: true, key: key(true) });
+    sets.push({ name: 'test', indices: split.test, flip: false, key: key(false) });
+    return prepare(sets.map((set) => ({ ...set, get: () => pictureFeatures(set) })), { classNames: pictures.classNames(), thumbnails: (indices) => pictures.thumbnails(indices, 64), side: 64, names: (indices) => pictures.names(indices) });
   },
 
   /// Trains a head on the prepared features (the mirrored ones added to the training set).
@@ -351,9 +353,9 @@ async function modelParts(source) {
   };
 }
 
-/// Computes each of `sets` ([{ name, key?, get }]: `get` gives its features, or null when
-/// cancelled) for the run about to train, `about` the rest it needs. Returns how many rows each
-/// set has and computed, or null when cancelled.
+/// Computes each of `sets` ([{ name, key, get }]: `get` gives its features, or null when
+/// cancelled; `key` is where they are cached) for the run about to train, `about` the rest it
+/// needs. Returns how many rows each set has and computed, or null when cancelled.
 async function prepare(sets, about) {
   cancelled = false;
   prepared = null;
@@ -363,9 +365,7 @@ async function prepare(sets, about) {
     if (!out[set.name]) return null;
   }
   // Only what this run uses stays in memory; the rest is in IndexedDB.
-  const used = new Set(Object.values(out).map((o) => o.key ?? null));
-  for (const set of sets) used.add(set.key);
-  for (const key of inMemory.keys()) if (!used.has(key)) inMemory.delete(key);
+  for (const key of inMemory.keys()) if (!sets.some((s) => s.key === key)) inMemory.delete(key);
   prepared = { sets: out, ...about };
   return Object.fromEntries(sets.map((s) => [s.name, { rows: out[s.name].labels.length, computed: out[s.name].computed }]));
 }

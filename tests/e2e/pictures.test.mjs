@@ -241,12 +241,12 @@ test('the webcam records two classes, trains on them and classifies live; a deni
     // Live classification with the head just trained: it keeps updating, with the classes' names.
     await page.getByTestId('camera-live').check();
     await page.waitForFunction(() => Number(document.getElementById('live-labels').dataset.updates) >= 5, null, { timeout: 60_000 });
-    const live = await page.getByTestId('live-label').allTextContents();
+    const live = await page.locator('#live-labels [data-testid=label]').allTextContents();
     assert.deepEqual([...live].sort(), ['blue stripes', 'red disc']);
     // And what it says follows what the camera shows.
     for (const what of ['disc', 'stripes']) {
       const want = what === 'disc' ? 'red disc' : 'blue stripes';
-      await page.waitForFunction((w) => document.querySelector('[data-testid=live-label]')?.textContent === w, want, { timeout: 20_000 });
+      await page.waitForFunction((w) => document.querySelector('#live-labels [data-testid=label]')?.textContent === w, want, { timeout: 20_000 });
     }
     await page.screenshot({ path: join(ARTIFACTS, 'pictures-webcam.png'), fullPage: true });
     await page.getByTestId('camera-live').uncheck();
