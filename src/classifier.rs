@@ -151,7 +151,7 @@ impl Classifier {
 
     /// Class-token features after the final norm, one row per image.
     pub async fn features(&self, images: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, VitError> {
-        rows(on_pool(|| self.model.forward_features(self.batch(images)))).await
+        rows(on_pool(|| self.model.forward_pre_logits(self.batch(images)))).await
     }
 
     /// The `k` most probable labels for one row of logits, the model's output for `file`. Logits

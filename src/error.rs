@@ -68,13 +68,18 @@ pub enum ImageError {
     Empty { file: String },
     #[error("{file}: not an image this app can read (PNG, JPEG, WebP, GIF, BMP): {reason}")]
     Decode { file: String, reason: String },
+    /// Beyond the decoder's limits (`data::image`, which fills them in).
     #[error(
-        "{file}: {width}x{height} pixels is out of range (at most {} pixels a side and {} megapixels, a side at most {} times the other)",
-        crate::data::image::MAX_SIDE,
-        crate::data::image::MAX_PIXELS / 1_000_000,
-        crate::data::image::MAX_ASPECT
+        "{file}: {width}x{height} pixels is out of range (at most {max_side} pixels a side and {max_megapixels} megapixels, a side at most {max_aspect} times the other)"
     )]
-    TooLarge { file: String, width: u32, height: u32 },
+    TooLarge {
+        file: String,
+        width: u32,
+        height: u32,
+        max_side: u32,
+        max_megapixels: u64,
+        max_aspect: u32,
+    },
 }
 
 /// Errors a caller of the library can meet.
@@ -95,6 +100,9 @@ pub enum VitError {
     Backend { backend: String, reason: String },
     #[error("cannot train the head: {0}")]
     Training(String),
+    /// A setting of a fine-tuning run that cannot be used (`train::options`).
+    #[error(transparent)]
+    Option(#[from] OptionError),
     /// A request the caller should not have made (an unknown split, an image out of range).
     #[error("{0}")]
     Request(String),
@@ -121,11 +129,30 @@ impl VitError {
             VitError::Head(_) => "bad-head",
             VitError::Backend { .. } => "backend-failed",
             VitError::Training(_) => "bad-training",
+            VitError::Option(_) => "bad-option",
             VitError::Request(_) => "bad-request",
             VitError::NotFinite { .. } => "not-finite",
             VitError::NoHead => "no-head",
         }
     }
+}
+
+/// A setting that cannot be used. The message is a clause ("the learning rate must be a positive
+/// number") that the CLI prints after `error: ` and the page as a sentence.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum OptionError {
+    #[error("{what} must be at least 1")]
+    AtLeastOne { what: &'static str },
+    #[error("{what} must be a whole number")]
+    NotWhole { what: &'static str },
+    #[error("{what} must be a positive number")]
+    NotPositive { what: &'static str },
+    #[error("{what} must be a number ≥ 0")]
+    Negative { what: &'static str },
+    #[error("{what} must be a non-negative whole number")]
+    NotNatural { what: &'static str },
+    #[error("the share held out for testing must be above 0% and below 100%; {percent}% was asked for")]
+    TestFraction { percent: String },
 }
 
 /// Why a person's own pictures cannot be fine-tuned on.
@@ -155,6 +182,8 @@ pub enum PicturesError {
     NoSuchPicture { index: usize },
     #[error("{file}: not a readable archive of pictures ({reason})")]
     Archive { file: String, reason: String },
+    #[error("{what}: more than {limit_mb} MB of pictures; use fewer or smaller ones")]
+    TooManyBytes { what: String, limit_mb: u64 },
 }
 
 /// Why a CIFAR-10 file could not be read.
@@ -201,6 +230,7 @@ mod tests {
                 "backend-failed",
             ),
             (VitError::Training(String::new()), "bad-training"),
+            (VitError::from(OptionError::AtLeastOne { what: "x" }), "bad-option"),
             (VitError::Request(String::new()), "bad-request"),
             (VitError::NotFinite { file: file() }, "not-finite"),
             (VitError::NoHead, "no-head"),

@@ -11,4 +11,4 @@ pub mod safetensors_file;
 
 pub use checkpoint::{ModelFiles, load_vit, load_vit_from};
 pub use head::Head;
-pub use hub_config::{HubConfig, NamedBytes};
+pub use hub_config::{CONFIG_FILE, HubConfig, NamedBytes, PREPROCESSOR_FILE, WEIGHTS_FILE};

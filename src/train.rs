@@ -5,11 +5,13 @@
 pub mod features;
 pub mod fit;
 pub mod metrics;
+pub mod options;
 pub mod rng;
 pub mod trainer;
 
 pub use features::{Features, extract_features};
 pub use fit::{Fitted, fit};
 pub use metrics::{Confusion, predict};
-pub use rng::{epoch_order, hold_out, sample, split_pictures};
-pub use trainer::{EpochReport, HeadTrainer, Progress, TrainOptions, fresh_head, train};
+pub use options::{TrainNumbers, TrainOptions};
+pub use rng::{epoch_order, hold_out, sample, sample_part, split_pictures};
+pub use trainer::{EpochReport, HeadTrainer, Progress, fresh_head, train};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::{Fixture, HF_CONFIG, HF_PREPROCESSOR, HF_WEIGHTS, LABELS, TIMM_CONFIG, TIMM_WEIGHTS, max_abs_diff};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView, serialize};
 use vit_wasm::backend::BackendKind;
-use vit_wasm::data::preprocess::Interpolation;
+use vit_wasm::data::resize::Interpolation;
 use vit_wasm::error::LoadError;
 use vit_wasm::load::imagenet::IMAGENET_LABELS;
 use vit_wasm::load::safetensors_file::SafetensorsReader;

@@ -18,6 +18,9 @@ export REQUIRE_WEBGPU=1
 # Without the CLI (the `cli` feature), as the page is built.
 wasm-pack test --headless --chrome --mode no-install -- --no-default-features --features wgpu
 
-echo "== the page end to end (Playwright, headless Chromium: WebGPU and CPU)"
 bash www/build.sh
+echo "== the page's JavaScript, type-checked from its JSDoc (against the wasm builds' declarations)"
+npm run --silent typecheck
+
+echo "== the page end to end (Playwright, headless Chromium: WebGPU and CPU)"
 npm test

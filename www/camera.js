@@ -4,7 +4,10 @@
 const FRAME_SIDE = 320; // the longer side of a frame kept: more than the model's input needs
 const QUALITY = 0.9;
 
-/// Why the camera could not start, for a person to read.
+/**
+ * Why the camera could not start, for a person to read.
+ * @param {any} e
+ */
 function explain(e) {
   switch (e?.name) {
     case 'NotAllowedError':
@@ -20,8 +23,11 @@ function explain(e) {
   }
 }
 
+/** @param {HTMLVideoElement} video */
 export function setupCamera(video) {
+  /** @type {MediaStream | null} */
   let stream = null;
+  /** @type {Promise<void> | null} */
   let starting = null; // a start waiting for the person's permission: a second one waits for it
   const canvas = document.createElement('canvas');
 
@@ -29,7 +35,7 @@ export function setupCamera(video) {
     get on() {
       return stream !== null;
     },
-    /// Starts the camera; throws an Error whose message says why it could not.
+    /** Starts the camera; throws an Error whose message says why it could not. */
     start() {
       starting ??= (async () => {
         try {
@@ -53,14 +59,17 @@ export function setupCamera(video) {
       video.srcObject = null;
       video.hidden = true;
     },
-    /// The current frame as a JPEG Blob, or null while no frame is there yet.
+    /**
+     * The current frame as a JPEG Blob, or null while no frame is there yet.
+     * @returns {Promise<Blob | null>}
+     */
     async frame() {
       const { videoWidth: w, videoHeight: h } = video;
       if (!stream || !w || !h) return null;
       const scale = Math.min(1, FRAME_SIDE / Math.max(w, h));
       canvas.width = Math.round(w * scale);
       canvas.height = Math.round(h * scale);
-      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d')).drawImage(video, 0, 0, canvas.width, canvas.height);
       return new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', QUALITY));
     },
   };

@@ -1,19 +1,26 @@
 // A small line chart on a canvas: a few series of [x, y] points, a y grid and a legend.
 
+/**
+ * @param {HTMLCanvasElement} canvas
+ * @param {{ label: string, color: string, points: [number, number][] }[]} series
+ * @param {{ yMin?: number, yMax?: number, xLabel: string, yFormat?: (y: number) => string }} axes
+ */
 export function lineChart(canvas, series, { yMin = 0, yMax, xLabel, yFormat = (y) => y.toFixed(2) }) {
   const ratio = devicePixelRatio || 1;
   const width = canvas.clientWidth;
   const height = canvas.clientHeight;
   canvas.width = width * ratio;
   canvas.height = height * ratio;
-  const ctx = canvas.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   ctx.scale(ratio, ratio);
   ctx.font = '11px system-ui, sans-serif';
   const points = series.flatMap((s) => s.points);
   const top = yMax ?? (points.length ? Math.max(yMin + 1e-9, ...points.map(([, y]) => y)) : yMin + 1);
   const xMax = Math.max(1, ...points.map(([x]) => x));
   const box = { left: 44, right: width - 10, top: 10, bottom: height - 24 };
+  /** @param {number} x */
   const px = (x) => box.left + (x / xMax) * (box.right - box.left);
+  /** @param {number} y */
   const py = (y) => box.bottom - ((y - yMin) / (top - yMin)) * (box.bottom - box.top);
 
   ctx.strokeStyle = '#dfe3ec';
@@ -45,5 +52,5 @@ export function lineChart(canvas, series, { yMin = 0, yMax, xLabel, yFormat = (y
     ctx.fillText(s.label, legendX, box.bottom + 8);
     legendX -= ctx.measureText(s.label).width + 16;
   }
-  canvas.dataset.points = points.length;
+  canvas.dataset.points = String(points.length);
 }

@@ -1,13 +1,53 @@
-// Class-token features kept in IndexedDB across visits, keyed by `<model fingerprint>/<data
-// fingerprint>/<plain|mirrored>` for CIFAR-10 and `<model fingerprint>/pictures/<plain|mirrored>`
-// for the person's pictures (a row per picture, by the hash of its bytes), each with its size
-// beside it (so that the storage panel need not read the features to list them). Best effort:
-// without IndexedDB, or over quota, features are only computed again.
+// Class-token features kept in IndexedDB across visits, and the one place their keys are made:
+// `<model>/<data fingerprint>/<plain|mirrored>` for CIFAR-10 and `<model>/pictures/<plain|mirrored>`
+// for the person's pictures (a row per picture, by the hash of its bytes), where `<model>` is the
+// model's fingerprint, with `@<size>` when it runs at another input size than its own. Each set's
+// size is kept beside it, so that the storage panel need not read the features to list them.
+// Best effort: without IndexedDB, or over quota, features are only computed again.
+
+/** @typedef {import('./protocol.js').ModelInfo} ModelInfo */
+/**
+ * CIFAR-10's rows, in the fixed sample's order.
+ * @typedef {{ values: Float32Array, labels: Uint8Array, indices: Uint32Array }} SampleRows
+ */
+/**
+ * The pictures' rows, each by the hash of its picture's bytes.
+ * @typedef {{ hashes: string[], values: Float32Array }} PictureRows
+ */
+/** @typedef {SampleRows | PictureRows} Stored */
 
 const DB = 'vit-wasm-features';
 const STORE = 'features';
 const SIZES = 'sizes';
 
+/** @param {Pick<ModelInfo, 'fingerprint' | 'imageSize' | 'nativeImageSize'>} model */
+const modelPart = (model) => (model.imageSize === model.nativeImageSize ? model.fingerprint : `${model.fingerprint}@${model.imageSize}`);
+/** @param {boolean} mirrored */
+const flipPart = (mirrored) => (mirrored ? 'mirrored' : 'plain');
+
+/**
+ * The key of a CIFAR-10 set's features.
+ * @param {ModelInfo} model
+ * @param {string} data the set's fingerprint
+ * @param {boolean} mirrored
+ */
+export const cifarKey = (model, data, mirrored) => `${modelPart(model)}/${data}/${flipPart(mirrored)}`;
+
+/**
+ * The key of the person's pictures' features.
+ * @param {ModelInfo} model
+ * @param {boolean} mirrored
+ */
+export const picturesKey = (model, mirrored) => `${modelPart(model)}/pictures/${flipPart(mirrored)}`;
+
+/**
+ * Whether `key` holds features of the model with `fingerprint`, at any input size.
+ * @param {string} key
+ * @param {string} fingerprint
+ */
+const ofModel = (key, fingerprint) => key.startsWith(`${fingerprint}/`) || key.startsWith(`${fingerprint}@`);
+
+/** @type {Promise<IDBDatabase | null> | undefined} */
 let opened;
 function db() {
   opened ??= new Promise((resolve) => {
@@ -31,6 +71,14 @@ function db() {
   return opened;
 }
 
+/**
+ * Runs `use` on the two stores in one transaction; the result of the request it returns, or
+ * undefined where there is no database or the transaction fails.
+ * @template T
+ * @param {IDBTransactionMode} mode
+ * @param {(store: IDBObjectStore, sizes: IDBObjectStore) => IDBRequest<T>} use
+ * @returns {Promise<T | undefined>}
+ */
 async function run(mode, use) {
   const d = await db();
   if (!d) return undefined;
@@ -46,28 +94,42 @@ async function run(mode, use) {
   });
 }
 
-// Typed arrays by their bytes; the pictures' hashes (32 hex digits each) as strings.
+/**
+ * Typed arrays by their bytes; the pictures' hashes (32 hex digits each) as strings.
+ * @param {Stored} value
+ */
 const bytes = (value) => Object.values(value).reduce((n, v) => n + (ArrayBuffer.isView(v) ? v.byteLength : Array.isArray(v) ? v.length * 32 : 0), 0);
 
+/** @param {string} key @returns {Promise<Stored | undefined>} */
 export const get = (key) => run('readonly', (s) => s.get(key));
+/** @param {string} key @param {Stored} value */
 export const put = (key, value) => run('readwrite', (s, sizes) => (sizes.put(bytes(value), key), s.put(value, key)));
+/** @param {string} key */
 export const remove = (key) => run('readwrite', (s, sizes) => (sizes.delete(key), s.delete(key)));
 export const clear = () => run('readwrite', (s, sizes) => (sizes.clear(), s.clear()));
 
-/// Removes the features of the model with `fingerprint` (one that is no longer kept).
+/**
+ * Removes the features of the model with `fingerprint` (one that is no longer kept), at every
+ * input size.
+ * @param {string} fingerprint
+ */
 export async function removeModel(fingerprint) {
-  for (const { key } of await entries()) if (key.startsWith(`${fingerprint}/`)) await remove(key);
+  for (const { key } of await entries()) if (ofModel(key, fingerprint)) await remove(key);
 }
 
-/// Every stored set: [{ key, bytes }].
+/**
+ * Every stored set.
+ * @returns {Promise<{ key: string, bytes: number }[]>}
+ */
 export async function entries() {
+  /** @type {{ key: string, bytes: number }[]} */
   const found = [];
   await run('readonly', (_, sizes) => {
     const request = sizes.openCursor();
     request.onsuccess = () => {
       const cursor = request.result;
       if (!cursor) return;
-      found.push({ key: cursor.key, bytes: cursor.value });
+      found.push({ key: String(cursor.key), bytes: cursor.value });
       cursor.continue();
     };
     return request;

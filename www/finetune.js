@@ -5,83 +5,118 @@
 import { lineChart } from './chart.js';
 import { setupCifar } from './cifar_source.js';
 import { setupPictures } from './pictures_source.js';
-import { Code } from './protocol.js';
+import { Code, WorkerError } from './protocol.js';
 import { rgbaCanvas } from './rgba.js';
+import { errorText } from './status.js';
 
-const $ = (id) => document.getElementById(id);
+/** @typedef {import('./protocol.js').ModelInfo} ModelInfo */
+/** @typedef {import('./protocol.js').TrainResult} TrainResult */
+/** @typedef {import('./protocol.js').EpochReport} EpochReport */
+/**
+ * The form's options: the data source's (`counts` for CIFAR-10) and training's, as numbers (the
+ * library checks them).
+ * @typedef {{ counts: import('./protocol.js').ImageCounts | null, testFraction: number, flip: boolean, train: import('./protocol.js').TrainNumbers }} Options
+ */
+/**
+ * A source of training data (pictures_source.js, cifar_source.js).
+ * @typedef {{
+ *   id: string, headFile: string, trainedOn: (classNames: string[]) => string, hint: () => string,
+ *   prepare: (o: Options, serial: number) => Promise<import('./protocol.js').Prepared | null>,
+ *   workerRestarted: () => Promise<void>, lock?: (on: boolean) => void
+ * }} Source
+ */
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** @param {string} id */
+const input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
 // A forward pass of ViT-B/16 takes around half a second on a CPU and milliseconds on a GPU.
 const DEFAULT_SAMPLES = { cpu: [300, 100], gpu: [2000, 500] };
 const SERIES = { loss: '#3056d3', train: '#3056d3', test: '#d3303a' };
 
-/// call(op, args, transfer): the worker RPC; onEvent(name, handler): its progress events;
-/// cancel(): stops feature extraction; recover(reason): replaces a crashed worker;
-/// featuresStored(): features were added to the browser's storage.
-export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, featuresStored }) {
-  let model = null; // { fingerprint, ownHead }
+
+/**
+ * @param {{
+ *   client: import('./client.js').ModelClient, isModelLoaded: () => boolean,
+ *   recover: (reason: string) => Promise<void>, featuresStored: () => void
+ * }} page `recover(reason)`: replaces a crashed worker; `featuresStored()`: features were added
+ *   to the browser's storage.
+ */
+export function setupFinetune({ client, isModelLoaded, recover, featuresStored }) {
+  /** Whether the model has a head of its own. @type {{ ownHead: boolean } | null} */
+  let model = null;
   let running = false;
-  let run = null; // live state of the run in progress
+  /** The page's runs, numbered: a cancel names the one it stops. */
+  let serial = 0;
+  /**
+   * The live state of the run in progress.
+   * @type {{ phases: Record<string, { start: number, from: number, cached: number, done?: number, total?: number }>, losses: [number, number][], epochs: EpochReport[], steps: number, redraw?: number | null } | null}
+   */
+  let run = null;
 
   // ---- the data: the person's pictures or CIFAR-10, one at a time --------------------------------
 
   const changed = () => updateStart();
+  /** @type {{ pictures: Source, cifar: Source }} */
   const sources = {
-    pictures: setupPictures({ call, recover, changed, chosen: () => choose('pictures'), isModelLoaded }),
-    cifar: setupCifar({ call, recover, changed, chosen: () => choose('cifar') }),
+    pictures: setupPictures({ client, recover, changed, chosen: () => choose('pictures'), isModelLoaded }),
+    cifar: setupCifar({ client, recover, changed, chosen: () => choose('cifar') }),
   };
   let source = sources.pictures;
 
+  /** @param {'pictures' | 'cifar'} id */
   function choose(id) {
     source = sources[id];
     for (const [other, s] of Object.entries(sources)) {
       $(`source-${other}`).setAttribute('aria-selected', String(s === source));
       $(`${other}-source`).hidden = s !== source;
     }
-    for (const el of document.querySelectorAll('.for-cifar')) el.hidden = id !== 'cifar';
-    for (const el of document.querySelectorAll('.for-pictures')) el.hidden = id !== 'pictures';
+    for (const el of document.querySelectorAll('.for-cifar')) /** @type {HTMLElement} */ (el).hidden = id !== 'cifar';
+    for (const el of document.querySelectorAll('.for-pictures')) /** @type {HTMLElement} */ (el).hidden = id !== 'pictures';
     updateStart();
   }
 
-  function showError(id, message) {
-    $(id).hidden = !message;
-    $(id).textContent = message ?? '';
+  /**
+   * @param {string} id
+   * @param {string | null} text
+   */
+  function showError(id, text) {
+    $(id).hidden = !text;
+    $(id).textContent = text ?? '';
   }
-  const runError = (message) => showError('finetune-error', message);
-  const headError = (message) => showError('head-error', message);
+  /** @param {string | null} text */
+  const runError = (text) => showError('finetune-error', text);
+  /** @param {string | null} text */
+  const headError = (text) => showError('head-error', text);
 
   // ---- options ---------------------------------------------------------------------------------
 
-  function number(id, name, { integer = false, positive = false } = {}) {
-    const text = $(id).value.trim();
-    const value = Number(text);
-    const ok = text !== '' && Number.isFinite(value) && (positive ? value > 0 : value >= 0) && (!integer || Number.isInteger(value));
-    if (!ok) throw new Error(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${integer ? 'whole number' : 'number'}`);
-    return value;
-  }
+  /**
+   * A field's number (NaN where it holds none: the library says what it must be).
+   * @param {string} id
+   */
+  const number = (id) => (input(id).value.trim() === '' ? NaN : Number(input(id).value));
 
-  /// The options of the active data source and of training.
+  /** @returns {Options} The options of the active data source and of training. */
   function options() {
-    const count = { integer: true, positive: true };
     const cifar = source === sources.cifar;
-    const percent = cifar ? 20 : number('finetune-test-percent', 'The share held out for testing', { positive: true });
-    if (percent >= 100) throw new Error('The share held out for testing must be below 100%');
     return {
-      trainCount: cifar ? number('finetune-samples', 'The number of training images', count) : 0,
-      testCount: cifar ? number('finetune-test-samples', 'The number of test images', count) : 0,
-      testFraction: percent / 100,
-      flip: $('finetune-flip').checked,
+      counts: cifar ? { train: number('finetune-samples'), test: number('finetune-test-samples') } : null,
+      testFraction: cifar ? 0.2 : number('finetune-test-percent') / 100,
+      flip: input('finetune-flip').checked,
       train: {
-        epochs: number('finetune-epochs', 'The number of epochs', count),
-        batchSize: number('finetune-batch-size', 'The batch size', count),
-        learningRate: number('finetune-lr', 'The learning rate', { positive: true }),
-        weightDecay: number('finetune-weight-decay', 'The weight decay'),
-        seed: number('finetune-seed', 'The seed', { integer: true }),
+        epochs: number('finetune-epochs'),
+        batchSize: number('finetune-batch-size'),
+        learningRate: number('finetune-lr'),
+        weightDecay: number('finetune-weight-decay'),
+        seed: number('finetune-seed'),
       },
     };
   }
 
   function updateStart() {
     const hint = !isModelLoaded() ? 'Load a model first.' : source.hint();
-    $('finetune-start').disabled = running || Boolean(hint);
+    /** @type {HTMLButtonElement} */ ($('finetune-start')).disabled = running || Boolean(hint);
     $('finetune-hint').textContent = running ? '' : hint;
   }
 
@@ -89,18 +124,23 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
 
   const PHASES = { train: 'training images', mirrored: 'mirrored training images', test: 'test images' };
 
-  function showProgress(fraction, text) {
+  /**
+   * @param {number | null} fraction
+   * @param {string} [text]
+   */
+  function showProgress(fraction, text = '') {
     const el = $('finetune-progress');
     el.hidden = fraction === null;
     if (fraction === null) return;
-    el.dataset.fraction = fraction;
-    el.querySelector('.bar').style.width = `${(fraction * 100).toFixed(1)}%`;
-    el.querySelector('span').textContent = text;
+    el.dataset.fraction = String(fraction);
+    /** @type {HTMLElement} */ (el.querySelector('.bar')).style.width = `${(fraction * 100).toFixed(1)}%`;
+    /** @type {HTMLElement} */ (el.querySelector('span')).textContent = text;
   }
 
+  /** @param {number} s */
   const seconds = (s) => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
 
-  onEvent('progress', ({ name, done, total, cached }) => {
+  client.on('progress', ({ name, done, total, cached }) => {
     if (!run) return;
     const now = performance.now();
     const phase = (run.phases[name] ??= { start: now, from: done, cached });
@@ -114,35 +154,37 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     showProgress(total ? done / total : 1, `${PHASES[name]}: ${done} of ${total}${from}${rate ? `, ${rate.toFixed(1)} images/s,${left}` : ''}`);
   });
 
-  onEvent('step', ({ step, loss }) => {
+  client.on('step', ({ step, loss }) => {
     if (!run) return;
     run.losses.push([step + 1, loss]);
     showProgress((step + 1) / run.steps, `training: step ${step + 1} of ${run.steps}, loss ${loss.toFixed(4)}`);
-    run.redraw ??= requestAnimationFrame(() => {
-      run.redraw = null;
+    const current = run;
+    current.redraw ??= requestAnimationFrame(() => {
+      current.redraw = null;
       drawLoss();
     });
   });
 
-  onEvent('epoch', ({ report }) => {
+  client.on('epoch', ({ report }) => {
     if (!run) return;
     run.epochs.push(report);
     drawAccuracy();
     const row = document.createElement('tr');
-    for (const v of [report.epoch, report.meanLoss.toFixed(4), pct(report.trainAccuracy), pct(report.testAccuracy)]) row.insertCell().textContent = v;
-    $('epoch-log').tBodies[0].append(row);
+    for (const v of [String(report.epoch), report.meanLoss.toFixed(4), pct(report.trainAccuracy), pct(report.testAccuracy)]) row.insertCell().textContent = v;
+    /** @type {HTMLTableElement} */ ($('epoch-log')).tBodies[0].append(row);
   });
 
+  /** @param {number} x */
   const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
   function drawLoss() {
-    lineChart($('loss-chart'), [{ label: 'loss', color: SERIES.loss, points: run?.losses ?? [] }], { xLabel: 'step' });
+    lineChart(/** @type {HTMLCanvasElement} */ ($('loss-chart')), [{ label: 'loss', color: SERIES.loss, points: run?.losses ?? [] }], { xLabel: 'step' });
   }
 
   function drawAccuracy() {
     const epochs = run?.epochs ?? [];
     lineChart(
-      $('accuracy-chart'),
+      /** @type {HTMLCanvasElement} */ ($('accuracy-chart')),
       [
         { label: 'train', color: SERIES.train, points: epochs.map((r) => [r.epoch, r.trainAccuracy]) },
         { label: 'test', color: SERIES.test, points: epochs.map((r) => [r.epoch, r.testAccuracy]) },
@@ -154,31 +196,38 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
   // ---- a run -------------------------------------------------------------------------------------
 
   async function start() {
-    let o;
+    if (running) return;
+    // Numbered at once: a cancel clicked from here on stops this run, even before it starts.
+    const thisRun = ++serial;
+    const o = options();
+    const trainedOn = source;
+    running = true;
+    updateStart();
     try {
-      o = options();
+      // Before the panel changes, and before any image goes through the model.
+      await client.checkOptions(o.train, o.counts);
     } catch (e) {
-      runError(e.message);
+      runError(errorText(e));
+      running = false;
+      updateStart();
       return;
     }
     runError(null);
-    running = true;
-    updateStart();
     $('finetune-cancel').hidden = false;
     $('finetune-results').hidden = true;
     $('finetune-accuracy').textContent = '';
     delete $('finetune-accuracy').dataset.value;
-    run = { phases: {}, losses: [], epochs: [], steps: 0 };
-    $('epoch-log').tBodies[0].replaceChildren();
+    const current = { phases: {}, losses: [], epochs: [], steps: 0 };
+    run = current;
+    /** @type {HTMLTableElement} */ ($('epoch-log')).tBodies[0].replaceChildren();
     // Charts appear with the first run: empty axes before it would say nothing.
     $('finetune-charts').hidden = false;
     drawLoss();
     drawAccuracy();
-    const trainedOn = source;
     trainedOn.lock?.(true);
     try {
       const started = performance.now();
-      const prepared = await source.prepare(o, model);
+      const prepared = await trainedOn.prepare(o, thisRun);
       featuresStored();
       if (!prepared) {
         showProgress(null);
@@ -186,28 +235,28 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
         return;
       }
       const computed = Object.values(prepared).reduce((n, p) => n + p.computed, 0);
-      const trainRows = prepared.train.rows + (prepared.mirrored?.rows ?? 0);
-      run.steps = o.train.epochs * Math.ceil(trainRows / o.train.batchSize);
+      const trainRows = (prepared.train?.rows ?? 0) + (prepared.mirrored?.rows ?? 0);
+      current.steps = o.train.epochs * Math.ceil(trainRows / o.train.batchSize);
       const featureTime = (performance.now() - started) / 1000;
       $('finetune-cancel').hidden = true;
       const trainStart = performance.now();
-      const result = await call('trainHead', [o.train]);
+      const result = await client.trainHead(o.train);
       const trainTime = (performance.now() - trainStart) / 1000;
       showProgress(null);
-      const last = result.reports.at(-1);
+      const last = /** @type {EpochReport} */ (result.reports.at(-1));
       $('finetune-accuracy').textContent = (last.testAccuracy * 100).toFixed(1);
-      $('finetune-accuracy').dataset.value = last.testAccuracy * 100;
-      Object.assign($('finetune-summary').dataset, { computed, featureSeconds: featureTime, trainSeconds: trainTime, steps: run.steps });
+      $('finetune-accuracy').dataset.value = String(last.testAccuracy * 100);
+      Object.assign($('finetune-summary').dataset, { computed, featureSeconds: featureTime, trainSeconds: trainTime, steps: current.steps });
       $('finetune-summary').textContent =
-        `Features: ${trainRows} training and ${prepared.test.rows} test images; ` +
+        `Features: ${trainRows} training and ${prepared.test?.rows ?? 0} test images; ` +
         (computed ? `${computed} computed in ${seconds(featureTime)} (${(computed / featureTime).toFixed(1)} images/s), the rest from the cache. ` : 'all from the cache. ') +
         `Training: ${o.train.epochs} epochs in ${seconds(trainTime)} (${seconds(trainTime / o.train.epochs)} per epoch), seed ${o.train.seed}.`;
       showResults(result);
       setTrainedHead(`trained here on ${trainedOn.trainedOn(result.classNames)}`, trainedOn.headFile);
     } catch (e) {
       showProgress(null);
-      runError(e.message);
-      if (e.code === Code.crashed) await recover('The model worker crashed while fine-tuning');
+      runError(errorText(e));
+      if (e instanceof WorkerError && e.code === Code.crashed) await recover('The model worker crashed while fine-tuning');
     } finally {
       trainedOn.lock?.(false);
       running = false;
@@ -216,9 +265,10 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
     }
   }
 
+  /** @param {TrainResult} result */
   function showResults({ confusion, classNames, misclassified, misclassifiedRgba, misclassifiedSide }) {
     $('finetune-results').hidden = false;
-    const table = $('confusion');
+    const table = /** @type {HTMLTableElement} */ ($('confusion'));
     const max = Math.max(1, ...confusion.flat());
     table.replaceChildren();
     const head = table.createTHead().insertRow();
@@ -230,7 +280,7 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
       tr.insertCell().textContent = classNames[t];
       row.forEach((n, p) => {
         const cell = tr.insertCell();
-        cell.textContent = n;
+        cell.textContent = String(n);
         const strength = n / max;
         cell.style.background = t === p ? `rgba(48, 86, 211, ${strength})` : `rgba(211, 48, 58, ${strength})`;
         if (strength > 0.55) cell.style.color = '#fff';
@@ -252,92 +302,108 @@ export function setupFinetune({ call, cancel, onEvent, isModelLoaded, recover, f
   // ---- heads -------------------------------------------------------------------------------------
 
   let headFile = 'head.safetensors';
-  /// A head trained or imported (`how`, for the menu), exported as `file`.
+  const headSelect = /** @type {HTMLSelectElement} */ ($('head-select'));
+  const headExport = /** @type {HTMLButtonElement} */ ($('head-export'));
+  /** @param {string} value */
+  const headOption = (value) => /** @type {HTMLOptionElement} */ (headSelect.querySelector(`[value=${value}]`));
+
+  /**
+   * A head trained or imported (`how`, for the menu), exported as `file`.
+   * @param {string} how
+   * @param {string} file
+   */
   function setTrainedHead(how, file) {
     headFile = file;
-    const option = $('head-select').querySelector('[value=trained]');
+    const option = headOption('trained');
     option.disabled = false;
     option.textContent = `the head ${how}`;
-    $('head-select').value = 'trained';
-    $('head-export').disabled = false;
+    headSelect.value = 'trained';
+    headExport.disabled = false;
   }
 
-  /// No trained head yet. A backbone made for fine-tuning has no head of its own either.
+  /** No trained head yet. A backbone made for fine-tuning has no head of its own either. */
   function resetHeads() {
     const own = model?.ownHead ?? true;
-    const option = $('head-select').querySelector('[value=trained]');
+    const option = headOption('trained');
     option.disabled = true;
     option.textContent = 'a trained head (train or import one below)';
-    const original = $('head-select').querySelector('[value=original]');
+    const original = headOption('original');
     original.disabled = !own;
     original.textContent = own ? 'the model’s own head' : 'the model’s own head (it has none: train or import one)';
-    $('head-select').value = 'original';
-    $('head-export').disabled = true;
+    headSelect.value = 'original';
+    headExport.disabled = true;
   }
 
-  $('head-select').addEventListener('change', async (e) => {
+  headSelect.addEventListener('change', async () => {
     headError(null);
     try {
-      await call('model.useHead', [e.target.value]);
+      await client.useHead(/** @type {import('./protocol.js').HeadChoice} */ (headSelect.value));
     } catch (err) {
-      headError(err.message);
-      e.target.value = 'original';
+      headError(errorText(err));
+      headSelect.value = 'original';
     }
   });
 
-  $('head-export').addEventListener('click', async () => {
+  headExport.addEventListener('click', async () => {
     headError(null);
     try {
-      const bytes = await call('model.exportHead');
+      const bytes = await client.exportHead();
       const a = document.createElement('a');
-      a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+      a.href = URL.createObjectURL(new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (bytes)], { type: 'application/octet-stream' }));
       a.download = headFile;
       a.click();
       setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
     } catch (e) {
-      headError(e.message);
+      headError(errorText(e));
     }
   });
 
-  $('head-import').addEventListener('change', async (e) => {
-    const file = e.target.files[0];
-    e.target.value = '';
+  input('head-import').addEventListener('change', async () => {
+    const file = input('head-import').files?.[0];
+    input('head-import').value = '';
     if (!file) return;
     headError(null);
     try {
       if (!isModelLoaded()) throw new Error(`${file.name}: load a model first; a head belongs to its backbone`);
-      const bytes = await file.arrayBuffer();
-      const labels = await call('model.importHead', [file.name, new Uint8Array(bytes)], [bytes]);
+      const labels = await client.importHead(file.name, await file.arrayBuffer());
       setTrainedHead(`from ${file.name} (${labels.length} classes: ${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''})`, file.name);
     } catch (err) {
-      headError(err.message);
+      headError(errorText(err));
     }
   });
 
   // ---- wiring ------------------------------------------------------------------------------------
 
-  for (const id of Object.keys(sources)) $(`source-${id}`).addEventListener('click', () => choose(id));
-  $('finetune-start').addEventListener('click', () => start().catch((e) => runError(e.message)));
-  $('finetune-cancel').addEventListener('click', cancel);
+  for (const id of /** @type {const} */ (['pictures', 'cifar'])) $(`source-${id}`).addEventListener('click', () => choose(id));
+  $('finetune-start').addEventListener('click', () => start().catch((e) => runError(errorText(e))));
+  $('finetune-cancel').addEventListener('click', () => client.cancel(serial));
   for (const id of ['finetune-samples', 'finetune-test-samples']) $(id).addEventListener('input', () => ($(id).dataset.edited = 'yes'));
   resetHeads();
   choose('pictures');
 
   return {
-    /// A new model: its heads are gone, and its features are keyed by its fingerprint.
+    /**
+     * A new model (or the model at another size): its heads are gone.
+     * @param {ModelInfo} info
+     */
     modelLoaded(info) {
-      model = { fingerprint: info.fingerprint, ownHead: info.numLabels > 0 };
+      model = { ownHead: info.numLabels > 0 };
       resetHeads();
       updateStart();
     },
-    /// Sample sizes suited to the backend, unless the person has set their own.
+    /**
+     * Sample sizes suited to the backend, unless the person has set their own.
+     * @param {boolean} fast
+     */
     backendChanged(fast) {
       const [train, test] = fast ? DEFAULT_SAMPLES.gpu : DEFAULT_SAMPLES.cpu;
-      for (const [id, n] of [['finetune-samples', train], ['finetune-test-samples', test]]) {
-        if (!$(id).dataset.edited) $(id).value = n;
+      /** @type {[string, number][]} */
+      const fields = [['finetune-samples', train], ['finetune-test-samples', test]];
+      for (const [id, n] of fields) {
+        if (!input(id).dataset.edited) input(id).value = String(n);
       }
     },
-    /// A fresh worker knows no data and no head: the data are sent again.
+    /** A fresh worker knows no data and no head: the data are sent again. */
     async workerRestarted() {
       resetHeads();
       for (const s of Object.values(sources)) await s.workerRestarted();

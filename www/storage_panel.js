@@ -4,21 +4,30 @@
 import * as featureStore from './feature_store.js';
 import * as modelStore from './model_store.js';
 
-const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const { size } = modelStore;
 
-/// use(id): loads a kept model; removed(id): a kept model was removed.
+/**
+ * @param {{ use: (id: string) => Promise<unknown>, removed: (id: string) => void }} page
+ *   `use(id)`: loads a kept model; `removed(id)`: a kept model was removed.
+ */
 export function setupStorage({ use, removed }) {
-  let current = null; // the loaded model's fingerprint
-  let persisted = null; // whether the browser keeps this page's storage under pressure
+  /** The loaded model's fingerprint. @type {string | null} */
+  let current = null;
+  /** Whether the browser keeps this page's storage under pressure. @type {boolean | null} */
+  let persisted = null;
 
+  /** @param {string | null} message */
   function error(message) {
     $('storage-error').hidden = !message;
     $('storage-error').textContent = message ?? '';
   }
 
-  /// Asks once for persistent storage. Firefox asks the person, so the answer may come much
-  /// later (or never, headless): the panel shows it when it comes.
+  /**
+   * Asks once for persistent storage. Firefox asks the person, so the answer may come much
+   * later (or never, headless): the panel shows it when it comes.
+   */
   let asked = false;
   async function persist() {
     if (asked || !navigator.storage?.persist) return;
@@ -27,6 +36,11 @@ export function setupStorage({ use, removed }) {
     await refresh();
   }
 
+  /**
+   * @param {string} testid
+   * @param {string} text
+   * @param {[string, () => Promise<unknown>][]} buttons
+   */
   function row(testid, text, buttons) {
     const li = document.createElement('li');
     li.dataset.testid = testid;
@@ -48,7 +62,7 @@ export function setupStorage({ use, removed }) {
     return li;
   }
 
-  /// Redraws the panel; one at a time, so that an older listing never overwrites a newer one.
+  /** Redraws the panel; one at a time, so that an older listing never overwrites a newer one. */
   let drawing = Promise.resolve();
   function refresh() {
     drawing = drawing.then(draw, draw);
@@ -62,18 +76,18 @@ export function setupStorage({ use, removed }) {
     persisted ??= (await navigator.storage?.persisted?.()) ?? false;
     const rows = models.map(({ id, manifest, bytes }) => {
       const inUse = manifest.fingerprint === current;
-      const li = row('stored-model', `${manifest.label}: ${size(bytes)}${inUse ? ' (in use)' : ''}`, [
-        ...(inUse ? [] : [['Use', () => use(id)]]),
-        [
-          'Remove',
-          async () => {
-            // Its features go with it: nothing could use them again.
-            const removedModel = await modelStore.remove(id);
-            if (removedModel?.fingerprint) await featureStore.removeModel(removedModel.fingerprint);
-            removed(id);
-          },
-        ],
+      /** @type {[string, () => Promise<unknown>][]} */
+      const buttons = inUse ? [] : [['Use', () => use(id)]];
+      buttons.push([
+        'Remove',
+        async () => {
+          // Its features go with it: nothing could use them again.
+          const removedModel = await modelStore.remove(id);
+          if (removedModel?.fingerprint) await featureStore.removeModel(removedModel.fingerprint);
+          removed(id);
+        },
       ]);
+      const li = row('stored-model', `${manifest.label}: ${size(bytes)}${inUse ? ' (in use)' : ''}`, buttons);
       li.dataset.id = id;
       return li;
     });
@@ -90,20 +104,29 @@ export function setupStorage({ use, removed }) {
   }
 
   return {
-    /// The kept models, the one used last first.
+    /** The kept models, the one used last first. */
     models: () => modelStore.list(),
-    /// A model loaded (the panel marks it in use).
+    /**
+     * A model loaded (the panel marks it in use).
+     * @param {string} fingerprint
+     */
     async modelLoaded(fingerprint) {
       current = fingerprint;
       await refresh();
     },
-    /// A download kept ({ id }) or not ({ error }).
+    /**
+     * A download kept (`id`) or not (`error`).
+     * @param {{ id?: string, error?: string }} kept
+     */
     async kept({ id, error: reason }) {
       error(reason ? `The model is not kept in this browser (${reason}); the next visit downloads it again.` : null);
       await refresh();
       if (id) persist();
     },
-    /// Runs `store` (which keeps the loaded model) and says how it went; whether it was kept.
+    /**
+     * Runs `store` (which keeps the loaded model) and says how it went; whether it was kept.
+     * @param {() => Promise<void>} store
+     */
     async keep(store) {
       let kept = false;
       try {
@@ -112,7 +135,7 @@ export function setupStorage({ use, removed }) {
         persist();
         kept = true;
       } catch (e) {
-        error(`The model is not kept in this browser (${e.message}).`);
+        error(`The model is not kept in this browser (${/** @type {Error} */ (e).message}).`);
       }
       await refresh();
       return kept;

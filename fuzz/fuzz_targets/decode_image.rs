@@ -3,7 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use vit_wasm::data::image::decode;
-use vit_wasm::data::preprocess::{Interpolation, Preprocess, preprocess};
+use vit_wasm::data::preprocess::{Preprocess, preprocess};
+use vit_wasm::data::resize::Interpolation;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(image) = decode("fuzz.png", data) {

@@ -1,24 +1,25 @@
 //! `vit`: the command-line face of the library, for scripts, tests and benchmarks.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::{self, BackendKind};
-use vit_wasm::classifier::{Classifier, Prediction};
+use vit_wasm::classifier::Prediction;
 use vit_wasm::data::archive::Member;
 use vit_wasm::data::cifar::read_file;
-use vit_wasm::data::image_folder::{ImageFolder, Role};
+use vit_wasm::data::image_folder::{ImageFolder, MAX_BYTES, Role, room_for};
 use vit_wasm::data::splits::OtherSplit;
 use vit_wasm::data::{Split, Splits};
 use vit_wasm::error::VitError;
-use vit_wasm::load::{Head, ModelFiles, NamedBytes};
+use vit_wasm::load::{CONFIG_FILE, ModelFiles, NamedBytes, PREPROCESSOR_FILE, WEIGHTS_FILE};
+use vit_wasm::session::{self, FeatureSets, Session};
 use vit_wasm::train::features::FeatureSource;
-use vit_wasm::train::{Features, Progress, TrainOptions, extract_features, fit, sample, split_pictures};
+use vit_wasm::train::options::{check_test_fraction, image_count};
+use vit_wasm::train::{Features, Progress, TrainOptions, sample, split_pictures};
 
 #[derive(Parser)]
 #[command(
@@ -60,7 +61,7 @@ struct ClassifyArgs {
     /// Image files: PNG, JPEG, WebP, GIF or BMP.
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = session::TOP_K as u16, value_parser = clap::value_parser!(u16).range(1..))]
     top_k: u16,
     /// One JSON object per image instead of a table.
     #[arg(long)]
@@ -167,17 +168,17 @@ impl ModelOnDisk {
         let optional = |p: PathBuf| p.is_file().then(|| read(&p)).transpose();
         if path.is_dir() {
             Ok(Self {
-                weights: read(&path.join("model.safetensors"))?,
-                config: optional(path.join("config.json"))?,
-                preprocessor: optional(path.join("preprocessor_config.json"))?,
+                weights: read(&path.join(WEIGHTS_FILE))?,
+                config: optional(path.join(CONFIG_FILE))?,
+                preprocessor: optional(path.join(PREPROCESSOR_FILE))?,
             })
         } else {
             // Configs beside a bare weights file are used too.
             let dir = path.parent().unwrap_or(Path::new("."));
             Ok(Self {
                 weights: read(path)?,
-                config: optional(dir.join("config.json"))?,
-                preprocessor: optional(dir.join("preprocessor_config.json"))?,
+                config: optional(dir.join(CONFIG_FILE))?,
+                preprocessor: optional(dir.join(PREPROCESSOR_FILE))?,
             })
         }
     }
@@ -207,60 +208,71 @@ fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: Bac
     }
 }
 
-fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
+fn load_session(args: &ModelArgs) -> Result<Session> {
     let (_, device) = device(args.device)?;
     let on_disk = ModelOnDisk::read(&args.model)?;
-    let classifier = Classifier::load(on_disk.files(), &device)?;
-    Ok(match args.image_size {
-        Some(size) => classifier.at_image_size(size)?,
-        None => classifier,
-    })
+    let mut session = Session::load(on_disk.files(), &device)?;
+    if let Some(size) = args.image_size {
+        session.at_image_size(size)?;
+    }
+    Ok(session)
 }
 
 fn classify(args: &ClassifyArgs) -> Result<bool> {
-    let mut classifier = load_classifier(&args.model)?;
+    let mut session = load_session(&args.model)?;
     if let Some(path) = &args.head {
         let name = path.display().to_string();
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-        let head = Head::from_bytes(&name, &bytes, classifier.config.hidden_size, &classifier.device)?;
-        classifier = classifier.with_head(&head);
+        session.import_head(&name, &bytes)?;
     }
     // A backbone without a head: said once, before any image is read.
-    if !classifier.has_head() {
+    if !session.classifier().has_head() {
         bail!(
             "{}: {} (`vit finetune` trains one; `--head` uses it)",
             args.model.model.display(),
             VitError::NoHead
         );
     }
-    let (backend, top_k) = (classifier.backend(), usize::from(args.top_k));
+    let backend = session.backend();
     let mut all_ok = true;
-    for path in &args.images {
-        let file = path.display().to_string();
-        let result = std::fs::read(path)
-            .with_context(|| format!("cannot read {file}"))
-            .and_then(|bytes| Ok(classifier.pixels(&file, &bytes)?))
-            .and_then(|pixels| {
-                let start = Instant::now();
-                let row = pollster::block_on(classifier.logits(&[pixels]))?.remove(0);
-                let millis = start.elapsed().as_secs_f64() * 1000.0;
-                Ok((classifier.top_k(&file, &row, top_k)?, row, millis))
-            });
-        match result {
-            Ok((top, row, millis)) => {
-                if args.json {
-                    let mut obj = serde_json::json!({ "file": file, "top_k": top, "milliseconds": millis, "backend": backend.name() });
-                    if args.logits {
-                        obj["logits"] = serde_json::json!(row);
-                    }
-                    println!("{obj}");
-                } else {
-                    print_table(&file, &top, millis, backend);
-                }
+    let mut fail = |e: anyhow::Error| {
+        eprintln!("error: {e:#}");
+        all_ok = false;
+    };
+    // A batch's files are read when it runs, so that a long list is never all in memory.
+    for paths in args.images.chunks(session::BATCH) {
+        let mut files = Vec::new();
+        for path in paths {
+            let file = path.display().to_string();
+            match std::fs::read(path).with_context(|| format!("cannot read {file}")) {
+                Ok(bytes) => files.push((file, bytes)),
+                Err(e) => fail(e),
             }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                all_ok = false;
+        }
+        let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
+        // A pass that fails (the GPU lost) fails its images; the next batch is tried all the same.
+        let results: Vec<Result<_>> = match pollster::block_on(session.classify(files, usize::from(args.top_k), false))
+        {
+            Ok(results) => results.into_iter().map(|r| r.map_err(Into::into)).collect(),
+            Err(e) => names.iter().map(|name| Err(anyhow!("{name}: {e}"))).collect(),
+        };
+        for (file, result) in names.iter().zip(results) {
+            let c = match result {
+                Ok(c) => c,
+                Err(e) => {
+                    fail(e);
+                    continue;
+                }
+            };
+            let millis = c.milliseconds / c.batch as f64;
+            if args.json {
+                let mut obj = serde_json::json!({ "file": file, "top_k": c.top_k, "milliseconds": millis, "backend": backend.name() });
+                if args.logits {
+                    obj["logits"] = serde_json::json!(c.logits);
+                }
+                println!("{obj}");
+            } else {
+                print_table(file, &c.top_k, millis, backend);
             }
         }
     }
@@ -283,7 +295,7 @@ fn read_cifar(splits: &mut Splits, paths: &[PathBuf], split: Split) -> Result<()
 }
 
 fn features(
-    classifier: &Classifier,
+    session: &Session,
     images: &impl FeatureSource,
     indices: &[usize],
     flip: bool,
@@ -295,18 +307,10 @@ fn features(
             .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
-    let chunk = classifier.backend().feature_chunk();
-    let features = pollster::block_on(extract_features(
-        classifier,
-        images,
-        indices,
-        flip,
-        chunk,
-        async |done, _| {
-            bar.set_position(done as u64);
-            true
-        },
-    ))?;
+    let features = pollster::block_on(session.features(images, indices, flip, async |done, _| {
+        bar.set_position(done as u64);
+        true
+    }))?;
     bar.finish();
     Ok(features)
 }
@@ -325,8 +329,12 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     // Everything that can be wrong is found before the features are computed (an hour on the
     // CPU for all of CIFAR-10): the options, and where the head goes.
     train_options(args).check()?;
-    if !(args.test_fraction > 0.0 && args.test_fraction < 1.0) {
-        bail!("--test-fraction must be above 0 and below 1");
+    check_test_fraction(args.test_fraction).context("--test-fraction")?;
+    for (split, count) in [(Split::Train, args.samples), (Split::Test, args.test_samples)] {
+        if let Some(n) = count {
+            image_count(split, n as f64)
+                .with_context(|| format!("--{}", ["samples", "test-samples"][split as usize]))?;
+        }
     }
     // Opened, not emptied: a head already there survives a run that fails.
     let out = std::fs::OpenOptions::new()
@@ -335,7 +343,7 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         .truncate(false)
         .open(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-    let classifier = load_classifier(&args.model)?;
+    let mut session = load_session(&args.model)?;
     if let [dir] = args.train.as_slice()
         && dir.is_dir()
     {
@@ -375,7 +383,7 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         }
         let class_names = folder.class_names.clone();
         return train_head(
-            &classifier,
+            &mut session,
             (&folder, &train_idx),
             (&folder, &test_idx),
             class_names,
@@ -393,7 +401,7 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     let all = |n: usize| (0..n).collect::<Vec<_>>();
     let class_names = splits.class_names();
     train_head(
-        &classifier,
+        &mut session,
         (train_images, &all(train_images.len())),
         (test_images, &all(test_images.len())),
         class_names,
@@ -402,12 +410,10 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
     )
 }
 
-/// The most picture bytes read for one run (the training and the test folder together): the
-/// files are held until their features are done.
-const MAX_PICTURE_BYTES: u64 = 2 << 30;
-
 /// The files of a folder of pictures (links followed, hidden entries passed over), as `(path
-/// below it, bytes)`, and its name. `total` counts the bytes read so far in this run.
+/// below it, bytes)`, and its name. `total` counts the bytes read so far in this run, which holds
+/// them all until their features are done: at most what an `ImageFolder` holds, counted as the
+/// files are read.
 fn read_folder(dir: &Path, total: &mut u64) -> Result<(String, Vec<Member>)> {
     fn walk(root: &Path, dir: &Path, below: &str, depth: usize, out: &mut Vec<Member>, total: &mut u64) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -428,17 +434,13 @@ fn read_folder(dir: &Path, total: &mut u64) -> Result<(String, Vec<Member>)> {
                 }
                 continue;
             }
-            *total += meta.len();
-            if *total > MAX_PICTURE_BYTES {
-                bail!(
-                    "{}: more than 2 GB of pictures in this run; use fewer or smaller ones",
-                    root.display()
-                );
-            }
-            out.push((
-                name,
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
-            ));
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|file| file.take(MAX_BYTES - *total + 1).read_to_end(&mut bytes))
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            room_for(*total, bytes.len() as u64, &root.display().to_string())?;
+            *total += bytes.len() as u64;
+            out.push((name, bytes));
         }
         Ok(())
     }
@@ -451,7 +453,7 @@ fn read_folder(dir: &Path, total: &mut u64) -> Result<(String, Vec<Member>)> {
 /// Features of a sample of the training and the test images (each given with the indices to
 /// sample from), a head trained on them, evaluated, and written to `out`.
 fn train_head(
-    classifier: &Classifier,
+    session: &mut Session,
     (train, train_all): (&impl FeatureSource, &[usize]),
     (test, test_all): (&impl FeatureSource, &[usize]),
     class_names: Vec<String>,
@@ -471,37 +473,33 @@ fn train_head(
         "{} training and {} test images, backbone on {}, {} epochs of batch {} at lr {} (weight decay {}, seed {})",
         train_idx.len(),
         test_idx.len(),
-        classifier.backend(),
+        session.backend(),
         options.epochs,
         options.batch_size,
         options.learning_rate,
         options.weight_decay,
         options.seed
     );
-    let mut train_set = features(classifier, train, &train_idx, false, "training features")?;
-    if args.flip {
-        train_set.extend(&features(classifier, train, &train_idx, true, "mirrored features")?);
-    }
-    let test_set = features(classifier, test, &test_idx, false, "test features")?;
-    let fitted = pollster::block_on(fit(
-        &train_set,
-        &test_set,
-        class_names,
-        options,
-        &classifier.device,
-        |progress| {
-            if let Progress::Epoch(r) = progress {
-                println!(
-                    "epoch {}/{}  loss {:.4}  train {:.1}%  test {:.1}%",
-                    r.epoch,
-                    options.epochs,
-                    r.mean_loss,
-                    r.train_accuracy * 100.0,
-                    r.test_accuracy * 100.0
-                );
-            }
+    let sets = FeatureSets {
+        train: features(session, train, &train_idx, false, "training features")?,
+        mirrored: match args.flip {
+            true => Some(features(session, train, &train_idx, true, "mirrored features")?),
+            false => None,
         },
-    ))?;
+        test: features(session, test, &test_idx, false, "test features")?,
+    };
+    let fitted = pollster::block_on(session.train_head(sets, class_names, options, |progress| {
+        if let Progress::Epoch(r) = progress {
+            println!(
+                "epoch {}/{}  loss {:.4}  train {:.1}%  test {:.1}%",
+                r.epoch,
+                options.epochs,
+                r.mean_loss,
+                r.train_accuracy * 100.0,
+                r.test_accuracy * 100.0
+            );
+        }
+    }))?;
     let bytes = pollster::block_on(fitted.head.to_bytes())?;
     out.set_len(0)
         .and_then(|()| out.write_all(&bytes))

@@ -46,6 +46,9 @@ pub fn decode(file: &str, bytes: &[u8]) -> Result<RgbImage, ImageError> {
             file: file.into(),
             width,
             height,
+            max_side: MAX_SIDE,
+            max_megapixels: MAX_PIXELS / 1_000_000,
+            max_aspect: MAX_ASPECT,
         });
     }
     if reader().format() == Some(ImageFormat::Jpeg) && !jpeg_complete(bytes) {

@@ -8,13 +8,20 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use serde::Serialize;
+
 use crate::data::archive::{self, Kind, Member};
 use crate::data::image::decode;
+use crate::data::preprocess::thumbnail;
 use crate::error::{ImageError, PicturesError, VitError};
 use crate::fingerprint::Fingerprint;
 
 /// The most classes a head here has (labels are bytes).
 pub const MAX_CLASSES: usize = 256;
+
+/// The most picture bytes a folder holds: the files stay in memory until their features are
+/// computed, and in a browser that memory is the tab's 4 GB of wasm memory, the model's too.
+pub const MAX_BYTES: u64 = 1 << 30;
 
 /// What a picture is for: training, or only testing (from a separate test folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +73,36 @@ pub struct ImageFolder {
     pub root: String,
     pub class_names: Vec<String>,
     pub pictures: Vec<Picture>,
+}
+
+/// Whether `more` bytes of pictures (`what`, for the message) fit beside `held`: at most
+/// [`MAX_BYTES`] in all.
+pub fn room_for(held: u64, more: u64, what: &str) -> Result<(), PicturesError> {
+    match held.saturating_add(more) <= MAX_BYTES {
+        true => Ok(()),
+        false => Err(PicturesError::TooManyBytes {
+            what: what.into(),
+            limit_mb: MAX_BYTES >> 20,
+        }),
+    }
+}
+
+/// A class as the page's card shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassSummary {
+    pub name: String,
+    /// Its pictures to train on, and those of a test folder.
+    pub train: usize,
+    pub test: usize,
+    /// Its last pictures, the ones a card shows.
+    pub shown: Vec<usize>,
+}
+
+/// What a folder holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FolderSummary {
+    pub classes: Vec<ClassSummary>,
+    pub pictures: usize,
 }
 
 /// `(path below the root, bytes)` entries, `/`-separated, with the folder that holds the class
@@ -156,6 +193,8 @@ impl ImageFolder {
                 Err(e) => notes.push(format!("{e}; skipped")),
             }
         }
+        let adding = by_class.values().flatten().map(|p| p.bytes.len() as u64).sum();
+        self.check_room(root, adding)?;
         let new: Vec<&String> = by_class.keys().filter(|c| !self.class_names.contains(c)).collect();
         if let (Some(class), Role::Test) = (new.first(), role) {
             return Err(PicturesError::UnknownClass {
@@ -258,11 +297,81 @@ impl ImageFolder {
         Ok(())
     }
 
-    /// Adds one picture to class `label`, if it is an image this app reads.
+    /// Adds one picture to class `label`, if it is an image this app reads and there is room.
     pub fn add_picture(&mut self, label: usize, name: String, bytes: Vec<u8>, role: Role) -> Result<(), VitError> {
         self.check_class(label)?;
+        self.check_room(&name, bytes.len() as u64)?;
         self.pictures.push(Picture::new(name, bytes, label as u8, role)?);
         Ok(())
+    }
+
+    /// Adds pictures to class `label` for training (a person's files, webcam frames): those that
+    /// are no images this app reads are skipped, each with why in the notes returned.
+    pub fn add_to_class(
+        &mut self,
+        label: usize,
+        files: impl IntoIterator<Item = Member>,
+    ) -> Result<Vec<String>, VitError> {
+        let mut notes = Vec::new();
+        for (name, bytes) in files {
+            match self.add_picture(label, name, bytes, Role::Train) {
+                Err(VitError::Image(e)) => notes.push(format!("{e}; skipped")),
+                other => other?,
+            }
+        }
+        Ok(notes)
+    }
+
+    /// The bytes of the pictures held.
+    pub fn bytes(&self) -> u64 {
+        self.pictures.iter().map(|p| p.bytes.len() as u64).sum()
+    }
+
+    /// Whether `more` bytes of pictures (`what`, for the message) fit beside those held.
+    pub fn check_room(&self, what: &str, more: u64) -> Result<(), PicturesError> {
+        room_for(self.bytes(), more, what)
+    }
+
+    /// Picture `index`.
+    pub fn picture(&self, index: usize) -> Result<&Picture, PicturesError> {
+        self.pictures.get(index).ok_or(PicturesError::NoSuchPicture { index })
+    }
+
+    /// Pictures `indices`, each through `f`.
+    pub fn each<T>(&self, indices: &[usize], f: impl Fn(&Picture) -> T) -> Result<Vec<T>, PicturesError> {
+        indices.iter().map(|&i| self.picture(i).map(&f)).collect()
+    }
+
+    /// Pictures `indices` as `side` x `side` RGBA thumbnails of their centres (`side` from 1 to
+    /// 256), one after the other.
+    pub fn thumbnails(&self, indices: &[usize], side: usize) -> Result<Vec<u8>, VitError> {
+        let side = side.clamp(1, 256);
+        let shown = self.each(indices, |p| {
+            decode(&p.name, &p.bytes).map(|image| thumbnail(&image, side))
+        })?;
+        Ok(shown.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
+    }
+
+    /// Each class's counts and its last `shown` pictures.
+    pub fn summary(&self, shown: usize) -> FolderSummary {
+        let (train, test) = (self.counts(Role::Train), self.counts(Role::Test));
+        let classes = (self.class_names.iter().enumerate())
+            .map(|(label, name)| {
+                let members: Vec<usize> = (0..self.pictures.len())
+                    .filter(|&i| usize::from(self.pictures[i].label) == label)
+                    .collect();
+                ClassSummary {
+                    name: name.clone(),
+                    train: train[label],
+                    test: test[label],
+                    shown: members[members.len().saturating_sub(shown)..].to_vec(),
+                }
+            })
+            .collect();
+        FolderSummary {
+            classes,
+            pictures: self.pictures.len(),
+        }
     }
 
     pub fn remove_picture(&mut self, index: usize) -> Result<Picture, PicturesError> {
@@ -407,10 +516,55 @@ mod tests {
             folder.remove_class(2),
             Err(PicturesError::NoSuchClass { label: 2 })
         ));
+        assert_eq!(
+            folder.summary(8).classes[0],
+            ClassSummary {
+                name: "kitten".into(),
+                train: 1,
+                test: 0,
+                shown: vec![0]
+            }
+        );
+        assert_eq!(folder.thumbnails(&[0], 4).unwrap().len(), 4 * 4 * 4);
+        assert!(matches!(
+            folder.thumbnails(&[1], 4),
+            Err(VitError::Pictures(PicturesError::NoSuchPicture { index: 1 }))
+        ));
         assert_eq!(folder.remove_picture(0).unwrap().name, "cam/2.png");
         assert!(matches!(
             folder.remove_picture(0),
             Err(PicturesError::NoSuchPicture { .. })
         ));
+    }
+
+    #[test]
+    fn what_cannot_be_added_to_a_class_is_noted_and_the_rest_goes_in() {
+        let mut folder = ImageFolder::new("pictures");
+        folder.add_class("cat").unwrap();
+        let notes = folder
+            .add_to_class(0, [("a.png".into(), png()), ("notes.txt".into(), b"hello".to_vec())])
+            .unwrap();
+        assert_eq!(folder.pictures.len(), 1);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("notes.txt: not an image"), "{notes:?}");
+        assert!(matches!(
+            folder.add_to_class(3, [("b.png".into(), png())]),
+            Err(VitError::Pictures(PicturesError::NoSuchClass { label: 3 }))
+        ));
+    }
+
+    #[test]
+    fn a_folder_holds_at_most_its_bytes() {
+        let mut folder = ImageFolder::new("pictures");
+        folder.add_class("cat").unwrap();
+        folder.add_picture(0, "a.png".into(), png(), Role::Train).unwrap();
+        let held = folder.bytes();
+        assert_eq!(held, png().len() as u64);
+        assert!(folder.check_room("more", MAX_BYTES - held).is_ok());
+        let e = folder.check_room("big.zip", MAX_BYTES - held + 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "big.zip: more than 1024 MB of pictures; use fewer or smaller ones"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::cifar::SIDE;
 use super::image::RgbImage;
-use super::resize::resize_rgb;
+use super::resize::{Interpolation, resize_rgb};
 
 /// How an image becomes model input.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,12 +17,6 @@ pub struct Preprocess {
     /// timm's eval transform: resize the shorter side to `size / crop_pct`, then centre-crop.
     /// `None` resizes straight to `size` x `size`, as Hugging Face's `ViTImageProcessor` does.
     pub crop_pct: Option<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interpolation {
-    Bilinear,
-    Bicubic,
 }
 
 /// Python's `round`, which rounds halves to even; torchvision's centre crop uses it.

@@ -5,7 +5,12 @@
 //! each pixel. Crates that approximate it (fast_image_resize uses 16-bit weights) land one level
 //! off in places, which is a visible difference in logits; so this follows `libImaging/Resample.c`.
 
-use super::preprocess::Interpolation;
+/// Pillow's resampling filters that the reference processors use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    Bilinear,
+    Bicubic,
+}
 
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::cifar::{CLASS_NAMES, Contents, Images, NUM_CLASSES, PIXELS};
+use super::cifar::{CLASS_NAMES, Contents, Images, NUM_CLASSES, PIXELS, rgba};
 use crate::error::VitError;
 use crate::fingerprint::Fingerprint;
 
@@ -23,6 +23,15 @@ impl FromStr for Split {
             "train" => Ok(Split::Train),
             "test" => Ok(Split::Test),
             _ => Err(VitError::Request(format!("unknown split `{s}`: use train or test"))),
+        }
+    }
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
         }
     }
 }
@@ -82,6 +91,15 @@ impl Splits {
 
     pub fn images(&self, split: Split) -> &Images {
         &self.sets[split as usize]
+    }
+
+    /// Images `indices` of `split` as 32x32 RGBA, one after the other.
+    pub fn rgba(&self, split: Split, indices: &[usize]) -> Result<Vec<u8>, VitError> {
+        let images = self.images(split);
+        match indices.iter().find(|&&i| i >= images.len()) {
+            Some(i) => Err(VitError::Request(format!("no image {i} in the {} set", split.name()))),
+            None => Ok(rgba(images, indices.iter().copied())),
+        }
     }
 
     /// The files `split`'s images came from.
@@ -174,6 +192,11 @@ mod tests {
         assert_eq!(splits.images(Split::Train).labels, [3, 0, 1]);
         assert_eq!(splits.images(Split::Test).labels, [2]);
         assert_eq!(splits.files(Split::Test), ["c.tar.gz/test_batch"]);
+        assert_eq!(splits.rgba(Split::Test, &[0]).unwrap().len(), 32 * 32 * 4);
+        assert_eq!(
+            splits.rgba(Split::Test, &[1]).unwrap_err().to_string(),
+            "no image 1 in the test set"
+        );
         splits.clear(Split::Train);
         assert!(splits.images(Split::Train).is_empty() && splits.files(Split::Train).is_empty());
     }

@@ -14,7 +14,7 @@ use super::safetensors_file::SafetensorsFile;
 use crate::error::LoadError;
 use crate::model::attention::Attention;
 use crate::model::block::Block;
-use crate::model::dense::Dense;
+use crate::model::dense::{Dense, linear_from_pytorch};
 use crate::model::mlp::Mlp;
 use crate::model::patch_embedding::PatchEmbedding;
 use crate::model::{Pool, ViTConfig, VisionTransformer};
@@ -443,51 +443,9 @@ impl Loader<'_> {
     }
 }
 
-/// A Linear from PyTorch's layout (`weight [out, in]`, `bias [out]`) to Burn's (`[in, out]`).
-pub fn linear_from_pytorch(weight: &[f32], bias: &[f32], d_in: usize, device: &Device) -> Linear {
-    let d_out = bias.len();
-    let transposed = transpose(weight, d_out, d_in);
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(transposed, [d_in, d_out]), device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(bias.to_vec(), [d_out]),
-            device,
-        ))),
-    }
-}
-
-/// A row-major `[rows, cols]` matrix transposed, tile by tile so that reads and writes both stay in
-/// cache: column by column, ViT-B/16's weights took 0.34 s of a load in the browser.
-fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const TILE: usize = 32;
-    let mut out = vec![0.0; m.len()];
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = m[r * cols + c];
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transpose_swaps_rows_and_columns_across_tiles() {
-        let (rows, cols) = (37, 70);
-        let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-        let t = transpose(&m, rows, cols);
-        for r in 0..rows {
-            for c in 0..cols {
-                assert_eq!(t[c * rows + r], m[r * cols + c]);
-            }
-        }
-    }
 
     #[test]
     fn hugging_face_names_map_onto_the_paper_s_modules() {

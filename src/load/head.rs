@@ -8,10 +8,10 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, TensorView, serialize};
 
-use super::checkpoint::linear_from_pytorch;
 use super::safetensors_file::SafetensorsFile;
 use crate::backend::rows;
 use crate::error::{LoadError, VitError};
+use crate::model::dense::linear_from_pytorch;
 
 /// `hidden` → `labels.len()` logits, and what each logit means.
 #[derive(Debug, Clone)]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::imagenet::IMAGENET_LABELS;
-use crate::data::preprocess::{Interpolation, Preprocess};
+use crate::data::preprocess::Preprocess;
+use crate::data::resize::Interpolation;
 use crate::error::LoadError;
 use crate::model::{Pool, ViTConfig};
 
@@ -97,6 +98,12 @@ impl Default for Variant {
         }
     }
 }
+
+/// A model's files, named as the hub's repositories name them (Hugging Face's and timm's alike):
+/// the weights, and the optional configs.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const PREPROCESSOR_FILE: &str = "preprocessor_config.json";
 
 /// A config file's bytes and the name to use in errors.
 pub struct NamedBytes<'a> {
@@ -344,7 +351,7 @@ pub fn resolve_config(
 ) -> Result<HubConfig, LoadError> {
     let (cfg_name, json): (&str, ConfigJson) = match &config {
         Some(f) => (f.name, parse_json(f)?),
-        None => ("config.json", ConfigJson::default()),
+        None => (CONFIG_FILE, ConfigJson::default()),
     };
     let args = json.model_args.as_ref();
     let pretrained = json.pretrained_cfg.as_ref();

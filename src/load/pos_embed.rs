@@ -6,7 +6,7 @@
 
 use burn::prelude::*;
 
-use crate::data::preprocess::Interpolation;
+use crate::data::resize::Interpolation;
 use crate::data::resize::filter_weights;
 
 /// The largest grid a model is resampled to (1024 pixels at patch 16): the resampling's matrix

@@ -101,19 +101,22 @@ impl VisionTransformer {
         AttentionRollout::new(self.num_prefix_tokens(), !self.avg_pool)
     }
 
-    /// The pooled feature (the class token after the final norm, in the paper):
-    /// `[batch, channels, size, size]` → `[batch, hidden]`. Fine-tuning trains a new head on these.
-    pub fn forward_features(&self, images: Tensor<4>) -> Tensor<2> {
+    /// The pooled feature before the head (the class token after the final norm, in the paper;
+    /// timm's `forward_head(forward_features(x), pre_logits=True)`, which this computes without
+    /// timm's all-token intermediate): `[batch, channels, size, size]` → `[batch, hidden]`.
+    /// Fine-tuning trains a new head on these.
+    pub fn forward_pre_logits(&self, images: Tensor<4>) -> Tensor<2> {
         self.encode(images, &mut drop::<Tensor<4>>, Outputs::ClassToken)
     }
 
     /// Logits `[batch, labels]` (the features where there is no head).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_head(self.forward_features(images))
+        self.apply_head(self.forward_pre_logits(images))
     }
 
-    /// The head on class-token features.
-    pub fn forward_head(&self, features: Tensor<2>) -> Tensor<2> {
+    /// The head alone, on pooled features (timm's `forward_head` also pools and normalises; here
+    /// [`Self::forward_pre_logits`] does that).
+    pub fn apply_head(&self, features: Tensor<2>) -> Tensor<2> {
         match &self.head {
             Some(head) => head.forward(features),
             None => features,
@@ -131,12 +134,12 @@ impl VisionTransformer {
     /// Logits, handing each block's attention weights `[batch, heads, tokens, tokens]` to
     /// `attention` in order as the pass makes them.
     pub fn forward_with_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
-        self.forward_head(self.encode(images, &mut attention, Outputs::AllTokens))
+        self.apply_head(self.encode(images, &mut attention, Outputs::AllTokens))
     }
 
     /// As [`Self::forward_with_attention`], but the last block's weights only for the class
     /// token's query, `[batch, heads, 1, tokens]`, where that is all the rollout reads of them.
     pub fn forward_with_class_attention(&self, images: Tensor<4>, mut attention: impl FnMut(Tensor<4>)) -> Tensor<2> {
-        self.forward_head(self.encode(images, &mut attention, Outputs::ClassToken))
+        self.apply_head(self.encode(images, &mut attention, Outputs::ClassToken))
     }
 }

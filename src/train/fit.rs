@@ -5,7 +5,8 @@ use burn::prelude::*;
 
 use super::features::Features;
 use super::metrics::{Confusion, predict};
-use super::trainer::{EpochReport, Progress, TrainOptions, fresh_head, train};
+use super::options::TrainOptions;
+use super::trainer::{EpochReport, Progress, fresh_head, train};
 use crate::error::VitError;
 use crate::load::Head;
 

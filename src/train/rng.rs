@@ -1,8 +1,9 @@
 //! The seeded randomness of training: the same numbers everywhere, so that a seed shown on the
 //! page reproduces a run in the CLI.
 
+use super::options::check_test_fraction;
 use crate::data::image_folder::{ImageFolder, Role};
-use crate::error::PicturesError;
+use crate::error::{PicturesError, VitError};
 
 /// SplitMix64: small, seedable, and the same everywhere.
 pub struct SplitMix64(u64);
@@ -38,11 +39,8 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// The pictures of `folder` to train and to test on: those of a test folder if one was added,
 /// else `fraction` of each class held out by [`hold_out`].
-pub fn split_pictures(
-    folder: &ImageFolder,
-    fraction: f64,
-    seed: u64,
-) -> Result<(Vec<usize>, Vec<usize>), PicturesError> {
+pub fn split_pictures(folder: &ImageFolder, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>), VitError> {
+    check_test_fraction(fraction)?;
     folder.check_trainable()?;
     if folder.pictures.iter().any(|p| p.role == Role::Test) {
         let with = |role| {
@@ -52,7 +50,7 @@ pub fn split_pictures(
         };
         return Ok((with(Role::Train), with(Role::Test)));
     }
-    hold_out(folder, fraction, seed)
+    Ok(hold_out(folder, fraction, seed)?)
 }
 
 /// The pictures of `folder` held out for testing, `fraction` of each class (rounded, at least
@@ -88,6 +86,17 @@ pub fn sample(n: usize, limit: usize) -> Vec<usize> {
     let mut order = epoch_order(n, SAMPLE_SEED, 0);
     order.truncate(limit.min(n));
     order
+}
+
+/// Images `from..to` of the sample of the `n` images of `set` (see [`sample`]): a run that
+/// grows a sample computes only the images the smaller one lacked.
+pub fn sample_part(set: &str, n: usize, from: usize, to: usize) -> Result<Vec<usize>, VitError> {
+    if to > n || from > to {
+        return Err(VitError::Request(format!(
+            "the {set} set has {n} images; images {from} to {to} were asked for"
+        )));
+    }
+    Ok(sample(n, to).split_off(from))
 }
 
 #[cfg(test)]

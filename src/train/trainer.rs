@@ -9,55 +9,11 @@ use burn::tensor::activation::log_softmax;
 
 use super::features::Features;
 use super::metrics::{Confusion, predict};
+use super::options::TrainOptions;
 use super::rng::{SplitMix64, epoch_order};
 use crate::backend::scalar;
 use crate::error::VitError;
-use crate::load::checkpoint::linear_from_pytorch;
-
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrainOptions {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-    /// Seeds the head's initial weights and each epoch's shuffle.
-    pub seed: u64,
-}
-
-impl Default for TrainOptions {
-    /// The original's `train.py --epochs 5 --batch-size 32`, with PyTorch's AdamW defaults.
-    fn default() -> Self {
-        Self {
-            epochs: 5,
-            batch_size: 32,
-            learning_rate: 1e-3,
-            weight_decay: 0.01,
-            seed: 0,
-        }
-    }
-}
-
-impl TrainOptions {
-    /// Whether training can run with these options: checked before any work (the features
-    /// first, which take long), and again by [`train`].
-    pub fn check(&self) -> Result<(), VitError> {
-        let bad = |what: &str| Err(VitError::Training(what.into()));
-        if self.epochs == 0 {
-            return bad("the number of epochs must be at least 1");
-        }
-        if self.batch_size == 0 {
-            return bad("the batch size must be at least 1");
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad("the learning rate must be a positive number");
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad("the weight decay must be a number ≥ 0");
-        }
-        Ok(())
-    }
-}
+use crate::model::dense::linear_from_pytorch;
 
 /// A fresh head initialised as PyTorch's `nn.Linear` does: U(-1/√hidden, 1/√hidden).
 pub fn fresh_head(hidden: usize, classes: usize, seed: u64, device: &Device) -> Linear {
@@ -152,7 +108,8 @@ pub async fn train(
     device: &Device,
     mut progress: impl FnMut(Progress),
 ) -> Result<(Linear, Vec<EpochReport>), VitError> {
-    options.check()?;
+    // Checked again here: a caller may build options without `TrainOptions::try_from`.
+    options.check().map_err(|e| VitError::Training(e.to_string()))?;
     let classes = head.weight.dims()[1];
     for (set, what) in [(train, "training"), (test, "test")] {
         if set.is_empty() {

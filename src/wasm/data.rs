@@ -1,4 +1,4 @@
-//! The CIFAR-10 images uploaded to the page, split as its two inputs say.
+//! The CIFAR-10 images uploaded to the page, split as its two inputs say (`data::Splits`).
 
 use js_sys::Uint8Array;
 use serde::Serialize;
@@ -40,7 +40,13 @@ impl CifarData {
 
     /// Adds one file to `split` (`train` or `test`); an archive holding both splits (the
     /// CIFAR-10 tarballs) fills each from its members' names. Returns what both splits hold.
-    pub fn add(&mut self, split: String, name: String, bytes: Vec<u8>) -> Result<JsValue, Failure> {
+    #[wasm_bindgen(unchecked_return_type = "import('../protocol.js').CifarSummary")]
+    pub fn add(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "import('../protocol.js').SplitName")] split: String,
+        name: String,
+        bytes: Vec<u8>,
+    ) -> Result<JsValue, Failure> {
         let split: Split = split.parse()?;
         let contents = read_file(&name, &bytes)?;
         drop(bytes);
@@ -48,14 +54,29 @@ impl CifarData {
         to_js(&self.splits.summary())
     }
 
+    /// What both splits hold.
+    #[wasm_bindgen(unchecked_return_type = "import('../protocol.js').CifarSummary")]
+    pub fn summary(&self) -> Result<JsValue, Failure> {
+        to_js(&self.splits.summary())
+    }
+
     /// Forgets the images of `split`. Returns what both splits hold.
-    pub fn clear(&mut self, split: String) -> Result<JsValue, Failure> {
+    #[wasm_bindgen(unchecked_return_type = "import('../protocol.js').CifarSummary")]
+    pub fn clear(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "import('../protocol.js').SplitName")] split: String,
+    ) -> Result<JsValue, Failure> {
         self.splits.clear(split.parse()?);
         to_js(&self.splits.summary())
     }
 
-    /// The first `per_class` images of each class in `split`: `{ labels, rgba }`.
-    pub fn preview(&self, split: String, per_class: usize) -> Result<JsValue, Failure> {
+    /// The first `per_class` images of each class in `split`.
+    #[wasm_bindgen(unchecked_return_type = "import('../protocol.js').CifarPreview")]
+    pub fn preview(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "import('../protocol.js').SplitName")] split: String,
+        per_class: usize,
+    ) -> Result<JsValue, Failure> {
         let images = self.images(&split)?;
         let picked = first_per_class(images, per_class);
         let labels: Vec<u8> = picked.iter().map(|&i| images.labels[i]).collect();
@@ -66,12 +87,13 @@ impl CifarData {
     }
 
     /// Images `indices` of `split` as 32x32 RGBA, one after the other.
-    pub fn rgba(&self, split: String, indices: Vec<u32>) -> Result<Vec<u8>, Failure> {
-        let images = self.images(&split)?;
-        match indices.iter().find(|&&i| i as usize >= images.len()) {
-            Some(i) => Err(VitError::Request(format!("no image {i} in the {split} set")).into()),
-            None => Ok(rgba(images, indices.iter().map(|&i| i as usize))),
-        }
+    pub fn rgba(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "import('../protocol.js').SplitName")] split: String,
+        indices: Vec<u32>,
+    ) -> Result<Vec<u8>, Failure> {
+        let indices: Vec<usize> = indices.into_iter().map(|i| i as usize).collect();
+        Ok(self.splits.rgba(split.parse()?, &indices)?)
     }
 
     /// The class names: from a `batches.meta` file among those added, else CIFAR-10's.

@@ -2,6 +2,7 @@
 //! (`VitError::code`) that the page branches on.
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 
 use crate::error::VitError;
@@ -24,7 +25,15 @@ impl From<Failure> for JsValue {
     }
 }
 
-/// A value as a JavaScript object.
+/// A value as a JavaScript object (a flattened struct as an object too, not as a `Map`).
 pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue, Failure> {
-    serde_wasm_bindgen::to_value(value).map_err(|e| VitError::Request(e.to_string()).into())
+    let serializer = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    value
+        .serialize(&serializer)
+        .map_err(|e| VitError::Request(e.to_string()).into())
+}
+
+/// A JavaScript object as a value; one of another shape is a request this API does not take.
+pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, VitError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| VitError::Request(e.to_string()))
 }

@@ -299,7 +299,7 @@ fn floats(st: &SafeTensors, name: &str) -> Vec<f32> {
 
 /// Twelve AdamW steps of a linear head on fixed features, loss by loss, against PyTorch.
 pub async fn check_loss_curve(backend: BackendKind) {
-    use vit_wasm::load::checkpoint::linear_from_pytorch;
+    use vit_wasm::model::dense::linear_from_pytorch;
     use vit_wasm::train::{Features, HeadTrainer, TrainOptions};
     let st = SafeTensors::deserialize(HEAD_REFERENCE).unwrap();
     let labels: Vec<u8> = st

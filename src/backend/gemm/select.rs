@@ -1,6 +1,8 @@
 //! Chooses the tile kernel for the machine it runs on, by timing each on one of ViT-B/16's dense
 //! layers' shapes: a kernel tuned on one CPU lost on another (BENCHMARKS.md, per CPU).
 
+use web_time::Instant;
+
 use super::{Epilogue, KERNELS, Matrix, Packed, choose, dense, pack_from_outputs};
 
 /// A kernel and how fast it ran.
@@ -28,13 +30,39 @@ const ROUNDS: usize = 12;
 /// noise put it ahead).
 const MARGIN: f64 = 0.03;
 
+/// The kernel in use, and every kernel's timing when it was chosen by timing them here.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Choice {
+    pub kernel: &'static str,
+    /// The chosen one first.
+    pub measured: Option<Vec<Timing>>,
+}
+
+/// Chooses the kernel named `name` if this build has it (one chosen on an earlier visit), else
+/// by timing them all ([`measure`], about a tenth of a second). Called before a model loads:
+/// weights are laid out for the kernel in use when they load.
+pub fn choose_or_measure(name: Option<&str>) -> Choice {
+    match name.and_then(choose) {
+        Some(kernel) => Choice {
+            kernel: kernel.name,
+            measured: None,
+        },
+        None => {
+            let measured = measure();
+            Choice {
+                kernel: super::kernel().name,
+                measured: Some(measured),
+            }
+        }
+    }
+}
+
 /// Times every kernel on one thread and chooses, returning the timings, the chosen kernel's
-/// first; `now` is a clock in milliseconds (the
-/// browser's `performance.now()`). The page starts while its other threads are busy (the
+/// first. The page starts while its other threads are busy (the
 /// download, the browser compiling the module), which slows whole rounds at a time: so within
 /// each round every kernel's time is taken relative to that round's fastest, and kernels are
 /// ranked by the median of those. Kernels take turns going first.
-pub fn measure(now: impl Fn() -> f64) -> Vec<Timing> {
+pub fn measure() -> Vec<Timing> {
     let x: Vec<f32> = (0..M * K).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
     let weight: Vec<f32> = (0..N * K).map(|i| (i % 13) as f32 / 13.0 - 0.5).collect();
     let bias = vec![0.0; N];
@@ -55,9 +83,9 @@ pub fn measure(now: impl Fn() -> f64) -> Vec<Timing> {
                 d_in: K,
                 bias: &bias,
             };
-            let start = now();
+            let start = Instant::now();
             dense(Matrix::new(&x, K), &w, Epilogue::None, &mut y, N, 1);
-            ms[i] = (now() - start).max(1e-3);
+            ms[i] = (start.elapsed().as_secs_f64() * 1000.0).max(1e-3);
         }
         if round < WARM_UP_ROUNDS {
             continue;
