@@ -87,12 +87,16 @@ impl Classifier {
             return Ok(self.clone());
         }
         let grid = image_size / c.patch_size;
-        // (The old grid too: the resampling's matrix has new² x old² entries.)
-        if grid == 0
-            || grid * c.patch_size != image_size
-            || grid > pos_embed::MAX_GRID
-            || c.grid_size() > pos_embed::MAX_GRID
-        {
+        // (The old grid is bounded too: the resampling's matrix has new² x old² entries.)
+        if c.grid_size() > pos_embed::MAX_GRID {
+            return Err(VitError::Request(format!(
+                "cannot run this model at {image_size}x{image_size}: its own grid is {0}x{0} patches ({1} pixels), and position embeddings are resampled from at most {2}x{2}",
+                c.grid_size(),
+                c.image_size,
+                pos_embed::MAX_GRID
+            )));
+        }
+        if grid == 0 || grid * c.patch_size != image_size || grid > pos_embed::MAX_GRID {
             return Err(VitError::Request(format!(
                 "cannot run this model at {image_size}x{image_size}: the size must be a multiple of its patch size {} and at most {} pixels",
                 c.patch_size,

@@ -4,6 +4,9 @@
 
 pub mod archive;
 pub mod cifar;
+/// Reads folders from a file system: the CLI's, not the page's (a browser hands over files).
+#[cfg(not(target_family = "wasm"))]
+pub mod folder_reader;
 pub mod image;
 pub mod image_folder;
 pub mod labelled;

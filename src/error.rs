@@ -23,6 +23,15 @@ pub enum LoadError {
     Unsupported { file: String, what: String },
     #[error("{file}: missing tensor `{name}`")]
     MissingTensor { file: String, name: String },
+    #[error("{file}: tensor `{name}` is in two shards, {first} and {second}")]
+    DuplicateTensor {
+        file: String,
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{file}: shard `{shard}` is not a .safetensors file beside the index")]
+    BadShard { file: String, shard: String },
     #[error("{file}: tensor `{name}` has shape {found:?}, expected {expected}")]
     WrongShape {
         file: String,
@@ -57,6 +66,23 @@ pub enum LoadError {
         file: String,
         field: String,
         config: String,
+        weights: String,
+    },
+    #[error("{file}: `{field}` is {value} but `{other}` is {other_value}; which is meant cannot be known")]
+    ConfigDisagrees {
+        file: String,
+        field: String,
+        value: String,
+        other: String,
+        other_value: String,
+    },
+    #[error(
+        "{file}: `architecture` {architecture} names a {named}, but the weights have {weights}: the name cannot give the number of attention heads; add `model_args.num_heads`"
+    )]
+    NameContradicts {
+        file: String,
+        architecture: String,
+        named: String,
         weights: String,
     },
 }
@@ -121,7 +147,12 @@ impl VitError {
     pub fn code(&self) -> &'static str {
         match self {
             VitError::Load(LoadError::BadJson { .. } | LoadError::BadConfigValue { .. }) => "bad-config",
-            VitError::Load(LoadError::ConfigContradicts { .. } | LoadError::UnknownHeads { .. }) => "bad-config",
+            VitError::Load(
+                LoadError::ConfigContradicts { .. }
+                | LoadError::ConfigDisagrees { .. }
+                | LoadError::NameContradicts { .. }
+                | LoadError::UnknownHeads { .. },
+            ) => "bad-config",
             VitError::Load(_) => "bad-weights",
             VitError::Image(_) => "bad-image",
             VitError::Data(_) => "bad-cifar",
@@ -184,6 +215,8 @@ pub enum PicturesError {
     Archive { file: String, reason: String },
     #[error("{what}: more than {limit_mb} MB of pictures; use fewer or smaller ones")]
     TooManyBytes { what: String, limit_mb: u64 },
+    #[error("{path}: cannot be read as a folder of pictures ({reason})")]
+    Unreadable { path: String, reason: String },
 }
 
 /// Why a CIFAR-10 file could not be read.

@@ -8,7 +8,8 @@ pub mod hub_config;
 pub mod imagenet;
 pub mod pos_embed;
 pub mod safetensors_file;
+pub mod timm_names;
 
 pub use checkpoint::{ModelFiles, load_vit, load_vit_from};
 pub use head::Head;
-pub use hub_config::{CONFIG_FILE, HubConfig, NamedBytes, PREPROCESSOR_FILE, WEIGHTS_FILE};
+pub use hub_config::{CONFIG_FILE, HubConfig, NamedBytes, PREPROCESSOR_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};

@@ -473,3 +473,80 @@ fn finetune_learns_a_folder_of_own_pictures_and_classifies_with_it() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A folder as a file system can make it (links back up the tree, a device, a FIFO) trains on
+/// what is in it, each odd entry named, in bounded time and memory; `--train` with two folders
+/// says what it takes.
+#[cfg(unix)]
+#[test]
+fn a_hostile_folder_of_pictures_trains_on_what_is_in_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::env::temp_dir().join(format!("vit-cli-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for class in ["disc", "square"] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for entry in std::fs::read_dir(format!("tests/fixtures/pictures/{class}"))
+            .unwrap()
+            .take(5)
+        {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(class).join(entry.file_name())).unwrap();
+        }
+    }
+    for (link, to) in [
+        ("disc/again", "."),
+        ("disc/up", ".."),
+        ("all", "."),
+        ("square/zero.png", "/dev/zero"),
+    ] {
+        std::os::unix::fs::symlink(to, dir.join(link)).unwrap();
+    }
+    let fifo = std::ffi::CString::new(dir.join("square/pipe.png").as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let head = dir.join("head.safetensors");
+    let (out, peak) = run(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--device",
+        "flex",
+        "--out",
+        head.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(peak < 400 << 20, "peak memory {} MB", peak >> 20);
+    for named in [
+        "disc/again: the folder",
+        "disc/up: the folder",
+        "/all: the folder",
+        "square/zero.png: not a regular file (a device)",
+        "square/pipe.png: not a regular file (a FIFO)",
+    ] {
+        assert!(stderr.contains(named), "{named}: {stderr}");
+    }
+    assert!(stderr.contains(": 10 training pictures (disc 5, square 5)"), "{stderr}");
+
+    let out = vit(&[
+        "finetune",
+        "--model",
+        HF,
+        "--train",
+        dir.to_str().unwrap(),
+        "tests/fixtures/pictures",
+        "--out",
+        head.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--train takes one folder of pictures (a folder per class in it) or CIFAR-10 files;"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tests/fixtures/pictures are folders"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -76,11 +76,84 @@ fn timm_config_is_read() {
     assert_eq!(c.labels, LABELS);
     assert_eq!(c.preprocess.interpolation, Interpolation::Bicubic);
     assert_eq!(c.preprocess.crop_pct, Some(0.875));
-    // The head count also follows from timm's architecture name.
-    let named = br#"{"architecture": "vit_small_patch16_224"}"#;
-    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().vit.num_heads, 6);
-    let named = br#"{"architecture": "vit_base_patch16_224"}"#;
-    assert_eq!(load(TIMM_WEIGHTS, Some(named), None).unwrap().vit.num_heads, 12);
+}
+
+#[test]
+fn a_named_size_gives_the_head_count_only_where_the_tensors_are_that_size() {
+    // A ViT-S's tensors, named as one: its six heads.
+    let small = rewrite(TIMM_WEIGHTS, |t| {
+        for (name, (_, shape, bytes)) in t.iter_mut() {
+            let grown: Vec<usize> = shape
+                .iter()
+                .map(|&d| {
+                    if d == 48 {
+                        384
+                    } else if d == 96 {
+                        1536
+                    } else {
+                        d
+                    }
+                })
+                .collect();
+            if grown != *shape && !name.starts_with("head") {
+                *bytes = vec![0; 4 * grown.iter().product::<usize>()];
+                *shape = grown;
+            }
+        }
+    });
+    let named = |name: &str| format!(r#"{{"architecture": "{name}", "model_args": {{"depth": 2}}}}"#);
+    let e = load(&small, Some(named("vit_small_patch16_224").as_bytes()), None).unwrap_err();
+    // (Two blocks, not twelve: the name's depth is not the tensors'.)
+    assert!(matches!(e, LoadError::NameContradicts { .. }), "{e}");
+    // The tiny fixture named as ViT-S or ViT-B: refused with both facts, never run with 6 or 12
+    // heads of width 8 or 4.
+    for (name, size) in [
+        (
+            "vit_small_patch16_224",
+            "ViT-small (width 384, 12 layers, MLP width 1536)",
+        ),
+        ("vit_base_patch8_64", "ViT-base (width 768, 12 layers, MLP width 3072)"),
+    ] {
+        let config = format!(r#"{{"architecture": "{name}"}}"#);
+        let e = load(TIMM_WEIGHTS, Some(config.as_bytes()), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "config.json: `architecture` {name} names a {size}, but the weights have width 48, 2 layers, MLP width 96: the name cannot give the number of attention heads; add `model_args.num_heads`"
+            )
+        );
+        assert_eq!(vit_wasm::error::VitError::from(e).code(), "bad-config");
+    }
+    // A head count the config states wins over the name, wherever timm's writers put it; two
+    // that disagree are refused.
+    for config in [
+        br#"{"architecture": "vit_tiny_custom", "model_args": {"num_heads": 3}}"#.as_slice(),
+        br#"{"architecture": "vit_tiny_custom", "timm_kwargs": {"num_heads": 3}}"#,
+        br#"{"architecture": "vit_tiny_custom", "pretrained_cfg": {"num_heads": 3}}"#,
+    ] {
+        assert_eq!(load(TIMM_WEIGHTS, Some(config), None).unwrap().vit.num_heads, 3);
+    }
+    let both = br#"{"model_args": {"num_heads": 3}, "timm_kwargs": {"num_heads": 6}}"#;
+    assert_eq!(
+        load(TIMM_WEIGHTS, Some(both), None).unwrap_err().to_string(),
+        "config.json: `model_args.num_heads` is 3 but `timm_kwargs.num_heads` is 6; which is meant cannot be known"
+    );
+}
+
+#[test]
+fn layer_norm_eps_follows_timm_s_entrypoint_not_pre_norm() {
+    let (clip, clip_config) = common::VARIANTS
+        .iter()
+        .find(|v| v.0 == "clip_pre_norm")
+        .map(|v| (v.1, v.2))
+        .unwrap();
+    assert_eq!(load(clip, Some(clip_config), None).unwrap().vit.layer_norm_eps, 1e-5);
+    let renamed = String::from_utf8(clip_config.to_vec())
+        .unwrap()
+        .replace("vit_clip_pre_norm", "vit_pre_norm_custom");
+    let c = load(clip, Some(renamed.as_bytes()), None).unwrap();
+    assert!(c.vit.pre_norm);
+    assert_eq!(c.vit.layer_norm_eps, 1e-6);
 }
 
 #[test]
@@ -114,7 +187,7 @@ fn a_head_count_nothing_settles_is_refused_not_guessed() {
     for config in [
         None,
         Some(&br#"{"hidden_size": 48}"#[..]),
-        Some(br#"{"architecture": "deit_tiny_test", "kwargs": {"num_heads": 3}}"#),
+        Some(br#"{"architecture": "deit_custom_test", "kwargs": {"num_heads": 3}}"#),
     ] {
         for weights in [HF_WEIGHTS, TIMM_WEIGHTS] {
             let e = load(weights, config, None).unwrap_err();
@@ -512,6 +585,20 @@ fn timm_variants_that_are_mixed_contradictory_or_unknown_are_refused_by_name() {
         )
         .contains("`architecture` is \"quick_gelu\"")
     );
+    // Options whose tensors the weights do not have, or have when the option says none: timm's
+    // strict loading refuses both.
+    assert_eq!(
+        config_error(gap, br#"{"model_args": {"num_heads": 3, "qk_norm": true}}"#),
+        "config.json: `model_args.qk_norm` is on but the weights have it off"
+    );
+    assert_eq!(
+        config_error(gap, br#"{"model_args": {"num_heads": 3, "qkv_bias": false}}"#),
+        "config.json: `model_args.qkv_bias` is off but the weights have it on"
+    );
+    assert_eq!(
+        config_error(HF_WEIGHTS, br#"{"num_attention_heads": 3, "qkv_bias": false}"#),
+        "config.json: `qkv_bias` is off but the weights have it on"
+    );
     // Pooling this model does not have, or cannot have.
     assert!(
         config_error(gap, br#"{"global_pool": "map", "model_args": {"num_heads": 3}}"#)
@@ -564,5 +651,42 @@ fn timm_variants_that_are_mixed_contradictory_or_unknown_are_refused_by_name() {
     assert!(
         matches!(e, LoadError::WrongShape { .. }) && e.to_string().contains("a square grid of patches"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_size_refused_says_which_bound_the_model_breaks() {
+    // A model whose own grid is 70x70 (560 pixels): beyond what its embeddings are resampled from.
+    let big = rewrite(HF_WEIGHTS, |t| {
+        let rows = 1 + 70 * 70;
+        t.insert(
+            "vit.embeddings.position_embeddings".into(),
+            (Dtype::F32, vec![1, rows, 48], vec![0; 4 * rows * 48]),
+        );
+    });
+    let files = ModelFiles {
+        weights: NamedBytes {
+            name: "model.safetensors",
+            bytes: &big,
+        },
+        config: Some(NamedBytes {
+            name: "config.json",
+            bytes: br#"{"num_attention_heads": 3}"#,
+        }),
+        preprocessor: None,
+    };
+    let model = vit_wasm::classifier::Classifier::load(files, &burn::prelude::Device::flex()).unwrap();
+    assert_eq!(model.config.image_size, 560);
+    assert_eq!(
+        model.at_image_size(64).unwrap_err().to_string(),
+        "cannot run this model at 64x64: its own grid is 70x70 patches (560 pixels), and position embeddings are resampled from at most 64x64"
+    );
+    // At its own size it runs as stored.
+    assert!(model.at_image_size(560).is_ok());
+    // A model within the bound is told the size's own rule.
+    let small = vit_wasm::classifier::Classifier::load(Fixture::Hf.files(), &burn::prelude::Device::flex()).unwrap();
+    assert_eq!(
+        small.at_image_size(50).unwrap_err().to_string(),
+        "cannot run this model at 50x50: the size must be a multiple of its patch size 8 and at most 512 pixels"
     );
 }

@@ -37,11 +37,13 @@ impl Kind {
     }
 }
 
-/// A file of an archive or a folder: its path inside, and its bytes.
+/// A file of an archive or a folder: its path inside, and its bytes; a folder itself as `path/`
+/// with no bytes.
 pub type Member = (String, Vec<u8>);
 
-/// The regular files of the archive `bytes` (of `kind`) whose paths `wanted` accepts, in the
-/// archive's order. `Err` says why the archive cannot be read, or which bound it passes.
+/// The regular files and the folders of the archive `bytes` (of `kind`) whose paths `wanted`
+/// accepts, in the archive's order. `Err` says why the archive cannot be read, or which bound it
+/// passes.
 pub fn members(bytes: &[u8], kind: Kind, wanted: impl Fn(&str) -> bool) -> Result<Vec<Member>, String> {
     let mut left = MAX_ARCHIVE;
     match kind {
@@ -51,12 +53,24 @@ pub fn members(bytes: &[u8], kind: Kind, wanted: impl Fn(&str) -> bool) -> Resul
     }
 }
 
+/// A folder is a member too (`path/`, no bytes): an empty class folder is still a class.
+fn push_folder(out: &mut Vec<Member>, path: &str, wanted: impl Fn(&str) -> bool) {
+    let folder = format!("{}/", path.trim_end_matches('/'));
+    if wanted(&folder) {
+        out.push((folder, Vec::new()));
+    }
+}
+
 fn tar_members(stream: impl Read, wanted: impl Fn(&str) -> bool) -> Result<Vec<Member>, String> {
     let mut archive = tar::Archive::new(stream);
     let mut out = Vec::new();
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let mut entry = entry.map_err(|e| e.to_string())?;
         let path = entry.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
+        if entry.header().entry_type().is_dir() {
+            push_folder(&mut out, &path, &wanted);
+            continue;
+        }
         if !entry.header().entry_type().is_file() || !wanted(&path) {
             continue;
         }
@@ -81,6 +95,10 @@ fn zip_members(bytes: &[u8], left: &mut u64, wanted: impl Fn(&str) -> bool) -> R
     for i in 0..archive.len() {
         let member = archive.by_index(i).map_err(|e| e.to_string())?;
         let path = member.name().map_err(|e| e.to_string())?.into_owned();
+        if member.is_dir() {
+            push_folder(&mut out, &path, &wanted);
+            continue;
+        }
         if !member.is_file() || !wanted(&path) {
             continue;
         }

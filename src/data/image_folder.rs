@@ -105,30 +105,44 @@ pub struct FolderSummary {
     pub pictures: usize,
 }
 
-/// `(path below the root, bytes)` entries, `/`-separated, with the folder that holds the class
-/// folders: a dropped `data/` arrives as `data/cat/1.jpg`, its class folders themselves as
-/// `cat/1.jpg`. When every entry is under one folder and some are two folders down, that folder
-/// is the root (named for messages); else the entries are below `root` as they are.
+/// `(path below the root, bytes)` entries, `/`-separated (a folder's ending in `/`), with the
+/// folder that holds the class folders: a dropped `data/` arrives as `data/cat/1.jpg`, its class
+/// folders themselves as `cat/1.jpg`. When every entry is under one folder and some files are two
+/// folders down, that folder is the root (named for messages); else the entries are below `root`
+/// as they are.
 pub fn below_common_root(root: &str, entries: Vec<Member>) -> (String, Vec<Member>) {
-    let entries: Vec<(Vec<String>, Vec<u8>)> = entries
+    let entries: Vec<(Vec<String>, bool, Vec<u8>)> = entries
         .into_iter()
         .filter(|(p, _)| !hidden(p))
-        .map(|(p, bytes)| (components(&p).map(str::to_string).collect(), bytes))
+        .map(|(p, bytes)| (components(&p).map(str::to_string).collect(), p.ends_with('/'), bytes))
         .collect();
-    let common = entries.first().and_then(|(parts, _)| parts.first().cloned());
+    let common = entries.first().and_then(|(parts, _, _)| parts.first().cloned());
     let shared = common
         .as_ref()
-        .is_some_and(|c| entries.iter().all(|(parts, _)| parts.first() == Some(c)));
-    let deep = entries.iter().any(|(parts, _)| parts.len() >= 3);
+        .is_some_and(|c| entries.iter().all(|(parts, _, _)| parts.first() == Some(c)));
+    let deep = entries.iter().any(|(parts, folder, _)| parts.len() >= 3 && !folder);
     let (root, skip) = match common {
         Some(common) if shared && deep => (common, 1),
         _ => (root.to_string(), 0),
     };
     let below = entries
         .into_iter()
-        .map(|(parts, bytes)| (parts[skip..].join("/"), bytes))
+        .filter(|(parts, _, _)| parts.len() > skip)
+        .map(|(parts, folder, bytes)| {
+            let path = parts[skip..].join("/");
+            (if folder { format!("{path}/") } else { path }, bytes)
+        })
         .collect();
     (root, below)
+}
+
+/// Some of `names`, for a message that stays short: the first few, then how many more.
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{} and {more} more", names[..SHOWN].join(", ")),
+        _ => names.join(", "),
+    }
 }
 
 /// A `/`-separated path's names, without the empty and `.` ones (`./cat//1.jpg` is `cat/1.jpg`:
@@ -166,10 +180,12 @@ impl ImageFolder {
     }
 
     /// Adds the pictures of `entries` (paths below `root`, which names them), each in the class
-    /// its first folder names. For training, classes not here yet are added, in sorted order; a
-    /// test folder's classes must all be here. Files directly under the root belong to no class,
-    /// and files that are not images this app reads are skipped, each with why in the notes
-    /// returned; hidden files (`.DS_Store`, macOS's `__MACOSX` folders) are passed over.
+    /// its first folder names; a folder's own entry (`cat/`) makes it a class even with no
+    /// pictures in it, which training then refuses by name rather than leave out. For training,
+    /// classes not here yet are added, in sorted order; a test folder's classes must all be here.
+    /// Files directly under the root belong to no class, and files that are not images this app
+    /// reads are skipped, each with why in the notes returned; hidden files (`.DS_Store`, macOS's
+    /// `__MACOSX` folders) are passed over.
     pub fn add_entries(
         &mut self,
         root: &str,
@@ -183,6 +199,13 @@ impl ImageFolder {
                 continue;
             }
             let parts: Vec<&str> = components(&path).collect();
+            if path.ends_with('/') {
+                // A test folder's empty class has nothing to test on: no class of its own.
+                if let ([class], Role::Train) = (parts.as_slice(), role) {
+                    by_class.entry(class.to_string()).or_default();
+                }
+                continue;
+            }
             let name = format!("{root}/{}", parts.join("/"));
             let [class, _, ..] = parts.as_slice() else {
                 notes.push(format!("{name}: not in a class folder, skipped"));
@@ -200,7 +223,7 @@ impl ImageFolder {
             return Err(PicturesError::UnknownClass {
                 root: root.into(),
                 class: class.to_string(),
-                known: self.class_names.join(", "),
+                known: some_of(&self.class_names),
             });
         }
         if self.class_names.len() + new.len() > MAX_CLASSES {

@@ -220,7 +220,11 @@ impl Names {
     /// name rather than ignored.
     fn variant(&self, file: &SafetensorsFile) -> Result<Variant, LoadError> {
         if self.layout == Layout::HuggingFace {
-            return Ok(Variant::default());
+            return Ok(Variant {
+                // (Its three projections have their biases together or not at all.)
+                qkv_bias: file.contains(&self.file_name("blocks.0.attn.qkv.bias")),
+                ..Variant::default()
+            });
         }
         for (tensor, what) in [
             ("blocks.0.attn.q_norm.weight", "normalised queries and keys (qk_norm)"),
@@ -263,6 +267,7 @@ impl Names {
             pre_norm: file.contains("norm_pre.weight"),
             fc_norm,
             layer_scale: file.contains("blocks.0.ls1.gamma"),
+            qkv_bias: file.contains("blocks.0.attn.qkv.bias"),
         })
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::imagenet::IMAGENET_LABELS;
+use super::timm_names::{self, named_size};
 use crate::data::preprocess::Preprocess;
 use crate::data::resize::Interpolation;
 use crate::error::LoadError;
@@ -19,14 +20,6 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// HF's ViT uses 1e-12, timm's 1e-6: the default when no config says otherwise.
-    fn default_eps(self) -> f64 {
-        match self {
-            Layout::HuggingFace => 1e-12,
-            Layout::Timm => 1e-6,
-        }
-    }
-
     fn default_preprocess(self, size: usize) -> Preprocess {
         let half = [0.5; 3];
         match self {
@@ -83,6 +76,8 @@ pub struct Variant {
     /// `fc_norm` rather than `norm`.
     pub fc_norm: bool,
     pub layer_scale: bool,
+    /// Biases on the queries, keys and values.
+    pub qkv_bias: bool,
 }
 
 impl Default for Variant {
@@ -95,6 +90,7 @@ impl Default for Variant {
             pre_norm: false,
             fc_norm: false,
             layer_scale: false,
+            qkv_bias: true,
         }
     }
 }
@@ -104,6 +100,8 @@ impl Default for Variant {
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const PREPROCESSOR_FILE: &str = "preprocessor_config.json";
+/// A sharded checkpoint's map from tensors to shard files, in place of [`WEIGHTS_FILE`].
+pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 
 /// A config file's bytes and the name to use in errors.
 pub struct NamedBytes<'a> {
@@ -125,17 +123,28 @@ struct ConfigJson {
     intermediate_size: Option<usize>,
     layer_norm_eps: Option<f64>,
     hidden_act: Option<String>,
+    qkv_bias: Option<bool>,
     id2label: Option<BTreeMap<String, String>>,
     // timm
     architecture: Option<String>,
     pretrained_cfg: Option<TimmPretrainedCfg>,
     model_args: Option<TimmModelArgs>,
+    /// What some hand-made and older timm configs hold their model's arguments in; timm itself
+    /// reads `model_args`. Only the head count is taken from here.
+    timm_kwargs: Option<HeadsOnly>,
     label_names: Option<Vec<String>>,
     global_pool: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
+struct HeadsOnly {
+    num_heads: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
 struct TimmPretrainedCfg {
+    /// Not one of timm's fields, but where a config may say it.
+    num_heads: Option<usize>,
     global_pool: Option<String>,
     input_size: Option<Vec<usize>>,
     mean: Option<Vec<f32>>,
@@ -159,6 +168,8 @@ struct TimmModelArgs {
     fc_norm: Option<bool>,
     init_values: Option<f64>,
     act_layer: Option<String>,
+    qkv_bias: Option<bool>,
+    qk_norm: Option<bool>,
 }
 
 /// Hugging Face `preprocessor_config.json`.
@@ -200,20 +211,6 @@ fn bad_value(file: &str, field: &str, value: impl std::fmt::Debug, reason: &str)
         value,
         reason: reason.into(),
     }
-}
-
-/// Head count of timm's named ViTs (`vit_base_patch16_224` → base → 12); the weights cannot
-/// tell it, since heads only split the hidden dimension.
-fn timm_heads(architecture: &str) -> Option<usize> {
-    let size = architecture.strip_prefix("vit_")?.split('_').next()?;
-    Some(match size {
-        "tiny" => 3,
-        "small" => 6,
-        "medium" => 8,
-        "base" => 12,
-        "large" | "huge" | "giant" | "gigantic" => 16,
-        _ => return None,
-    })
 }
 
 /// Head count of the published ViT sizes (the paper's Base, Large, Huge; DeiT's and AugReg's
@@ -278,6 +275,12 @@ fn resolve_variant(file: &str, json: &ConfigJson, variant: &Variant) -> Result<P
         ),
         ("model_args.pre_norm", args.and_then(|a| a.pre_norm), variant.pre_norm),
         ("model_args.fc_norm", args.and_then(|a| a.fc_norm), variant.fc_norm),
+        // timm's strict loading refuses both: tensors the option does not make, or misses.
+        ("model_args.qkv_bias", args.and_then(|a| a.qkv_bias), variant.qkv_bias),
+        ("qkv_bias", json.qkv_bias, variant.qkv_bias),
+        // Normalised queries and keys have tensors of their own, which a model with them refuses
+        // (`checkpoint::Names::variant`): here the weights never have them.
+        ("model_args.qk_norm", args.and_then(|a| a.qk_norm), false),
         // A number other than 0 turns layer scale on (timm: `if init_values`); its tensors
         // hold the trained values.
         (
@@ -405,17 +408,7 @@ pub fn resolve_config(
         }
     }
 
-    let num_heads = json
-        .num_attention_heads
-        .or(args.and_then(|a| a.num_heads))
-        .or(json.architecture.as_deref().and_then(timm_heads))
-        .or_else(|| standard_heads(shapes))
-        .ok_or_else(|| LoadError::UnknownHeads {
-            file: cfg_name.into(),
-            hidden: shapes.hidden_size,
-            layers: shapes.num_layers,
-            mlp: shapes.mlp_size,
-        })?;
+    let num_heads = resolve_heads(cfg_name, &json, shapes)?;
     if num_heads == 0 || !shapes.hidden_size.is_multiple_of(num_heads) {
         return Err(bad_value(
             cfg_name,
@@ -427,11 +420,10 @@ pub fn resolve_config(
 
     let pool = resolve_variant(cfg_name, &json, &shapes.variant)?;
 
-    // timm builds its CLIP towers (`pre_norm`) with LayerNorm's own eps, 1e-5.
-    let default_eps = if shapes.variant.pre_norm {
-        1e-5
-    } else {
-        layout.default_eps()
+    // HF's ViT uses 1e-12; timm's as its entrypoint builds it.
+    let default_eps = match layout {
+        Layout::HuggingFace => 1e-12,
+        Layout::Timm => timm_names::eps(json.architecture.as_deref()),
     };
     let layer_norm_eps = json.layer_norm_eps.unwrap_or(default_eps);
     // ViTs use 1e-12 to 1e-5; one near the variance of the activations changes every answer.
@@ -504,6 +496,66 @@ pub fn resolve_config(
         },
         labels,
         preprocess,
+    })
+}
+
+/// The head count: from every key a config may state it in (all that are there must agree), else
+/// from a named timm size whose width, depth and MLP width are the tensors', else from a published
+/// ViT size the tensors have. The weights cannot tell it, and a wrong one gives another answer,
+/// not an error: so it is refused rather than guessed.
+fn resolve_heads(file: &str, json: &ConfigJson, shapes: &WeightShapes) -> Result<usize, LoadError> {
+    let stated: Vec<(&str, usize)> = [
+        ("num_attention_heads", json.num_attention_heads),
+        (
+            "model_args.num_heads",
+            json.model_args.as_ref().and_then(|a| a.num_heads),
+        ),
+        (
+            "timm_kwargs.num_heads",
+            json.timm_kwargs.as_ref().and_then(|a| a.num_heads),
+        ),
+        (
+            "pretrained_cfg.num_heads",
+            json.pretrained_cfg.as_ref().and_then(|p| p.num_heads),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(field, heads)| Some((field, heads?)))
+    .collect();
+    if let Some(&(field, heads)) = stated.first() {
+        if let Some(&(other, other_heads)) = stated.iter().find(|(_, h)| *h != heads) {
+            return Err(LoadError::ConfigDisagrees {
+                file: file.into(),
+                field: field.into(),
+                value: heads.to_string(),
+                other: other.into(),
+                other_value: other_heads.to_string(),
+            });
+        }
+        return Ok(heads);
+    }
+    let weights = (shapes.hidden_size, shapes.num_layers, shapes.mlp_size);
+    if let Some(architecture) = &json.architecture
+        && let Some(named) = named_size(architecture)
+    {
+        if (named.hidden, named.depth, named.mlp) == weights {
+            return Ok(named.heads);
+        }
+        return Err(LoadError::NameContradicts {
+            file: file.into(),
+            architecture: architecture.chars().take(MAX_QUOTE).collect(),
+            named: format!(
+                "ViT-{} (width {}, {} layers, MLP width {})",
+                named.name, named.hidden, named.depth, named.mlp
+            ),
+            weights: format!("width {}, {} layers, MLP width {}", weights.0, weights.1, weights.2),
+        });
+    }
+    standard_heads(shapes).ok_or_else(|| LoadError::UnknownHeads {
+        file: file.into(),
+        hidden: shapes.hidden_size,
+        layers: shapes.num_layers,
+        mlp: shapes.mlp_size,
     })
 }
 
@@ -601,17 +653,7 @@ fn apply_preprocessor(p: &mut Preprocess, file: &NamedBytes, image_size: usize) 
 
 #[cfg(test)]
 mod tests {
-    use super::{Variant, WeightShapes, standard_heads, timm_heads};
-
-    #[test]
-    fn timm_s_named_sizes_give_their_head_counts() {
-        assert_eq!(timm_heads("vit_tiny_patch16_224"), Some(3));
-        assert_eq!(timm_heads("vit_small_patch16_224.augreg_in21k"), Some(6));
-        assert_eq!(timm_heads("vit_base_patch16_224"), Some(12));
-        assert_eq!(timm_heads("vit_large_patch16_224"), Some(16));
-        assert_eq!(timm_heads("vit_so400m_patch14_siglip"), None);
-        assert_eq!(timm_heads("deit_base_patch16_224"), None);
-    }
+    use super::{Variant, WeightShapes, standard_heads};
 
     #[test]
     fn only_published_vit_sizes_give_a_head_count_without_a_config() {

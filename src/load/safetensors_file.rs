@@ -5,10 +5,11 @@
 //! The page streams 346 MB of ViT-B/16 weights this way and peaks near the tensors' size, not
 //! twice it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use half::{bf16, f16};
 use safetensors::tensor::{Dtype, Metadata, TensorInfo};
+use serde::Deserialize;
 
 use crate::error::LoadError;
 
@@ -251,7 +252,59 @@ fn too_large(file: &str) -> LoadError {
     LoadError::TooLarge { file: file.into() }
 }
 
+/// The shard files a `model.safetensors.index.json` names (its `weight_map`'s values), each once,
+/// in sorted order. A shard is a plain `.safetensors` file name beside the index: a path that
+/// would leave its folder is refused.
+pub fn shard_names(index: &str, bytes: &[u8]) -> Result<Vec<String>, LoadError> {
+    #[derive(Deserialize)]
+    struct Index {
+        weight_map: BTreeMap<String, String>,
+    }
+    let parsed: Index = serde_json::from_slice(bytes).map_err(|e| LoadError::BadJson {
+        file: index.to_string(),
+        reason: e.to_string(),
+    })?;
+    let shards: BTreeSet<String> = parsed.weight_map.into_values().collect();
+    for shard in &shards {
+        let plain = !shard.contains(['/', '\\']) && shard != ".." && shard.ends_with(".safetensors");
+        if !plain {
+            let shard = shard.clone();
+            return Err(LoadError::BadShard {
+                file: index.to_string(),
+                shard,
+            });
+        }
+    }
+    Ok(shards.into_iter().collect())
+}
+
 impl SafetensorsFile {
+    /// Shards of one checkpoint as one file named `name` (its index): a tensor in two shards is
+    /// an error, as in `transformers`.
+    pub fn join(name: &str, shards: Vec<SafetensorsFile>) -> Result<Self, LoadError> {
+        let mut joined = SafetensorsFile {
+            name: name.to_string(),
+            tensors: HashMap::new(),
+            metadata: HashMap::new(),
+        };
+        let mut home: HashMap<String, String> = HashMap::new();
+        for shard in shards {
+            for (tensor, stored) in shard.tensors {
+                if let Some(first) = home.insert(tensor.clone(), shard.name.clone()) {
+                    return Err(LoadError::DuplicateTensor {
+                        file: name.to_string(),
+                        name: tensor,
+                        first,
+                        second: shard.name,
+                    });
+                }
+                joined.tensors.insert(tensor, stored);
+            }
+            joined.metadata.extend(shard.metadata);
+        }
+        Ok(joined)
+    }
+
     /// Parses a whole file held in memory.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Self, LoadError> {
         let mut reader = SafetensorsReader::new(name);

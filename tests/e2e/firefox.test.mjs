@@ -10,8 +10,14 @@ import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, 
 
 const env = serverAndBrowser(() => startServer(), launchFirefox);
 
+// On a timeout, the error says what the page showed instead.
 const waitStatus = (page, pattern) =>
-  page.waitForFunction((source) => new RegExp(source).test(document.querySelector('[data-testid=status]').textContent), { timeout: 180_000, polling: 100 }, pattern.source);
+  page
+    .waitForFunction((source) => new RegExp(source).test(document.querySelector('[data-testid=status]').textContent), { timeout: 180_000, polling: 100 }, pattern.source)
+    .catch(async (e) => {
+      const shown = await page.evaluate(() => ['status', 'model-info', 'page-error'].map((id) => `${id}: ${document.getElementById(id)?.textContent}`).join('; ')).catch((f) => f.message);
+      throw new Error(`${e.message}, waiting for ${pattern}; the page shows ${shown}`);
+    });
 
 // Until every card of `names` has its result or its error, and the page is idle again.
 async function classify(page, paths, names) {

@@ -2,7 +2,7 @@
 // reference outputs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +15,11 @@ export const FIXTURES = join(ROOT, 'tests', 'fixtures');
 export const ARTIFACTS = join(ROOT, 'test-results');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-/// Starts www/serve.mjs (what the README's serve command runs after building) on a free port;
-/// `requests` collects its log ('GET /path 200').
-export async function startServer(root = ROOT) {
-  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', root, '--port', '0', '--log'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/// Starts www/serve.mjs (what the README's serve command runs after building) on a free port,
+/// with `mounts` ({ address: path }, see its --mount); `requests` collects its log ('GET /path 200').
+export async function startServer(root = ROOT, mounts = {}) {
+  const mounted = Object.entries(mounts).flatMap(([address, path]) => ['--mount', `${address}=${path}`]);
+  const proc = spawn('node', [join(ROOT, 'www', 'serve.mjs'), '--root', root, '--port', '0', '--log', ...mounted], { stdio: ['ignore', 'pipe', 'inherit'] });
   const requests = [];
   const url = await new Promise((resolve, reject) => {
     let rest = '';
@@ -37,23 +38,12 @@ export async function startServer(root = ROOT) {
 }
 
 /// The site as www/serve.sh serves it, with `model` (a folder) where weights/download.sh puts the
-/// real one, and `extra` ({ name: path }) under weights/bench/ (the server serves nothing else);
-/// returns { url, stop }.
+/// real one, and `extra` ({ name: path }, files or folders) under weights/bench/; returns
+/// { url, requests, stop }.
 export async function serveWithModel(model, extra = {}) {
-  const site = mkdtempSync(join(tmpdir(), 'vit-site-'));
-  for (const entry of ['index.html', 'www']) symlinkSync(join(ROOT, entry), join(site, entry));
-  mkdirSync(join(site, 'weights', 'bench'), { recursive: true });
-  symlinkSync(resolve(model), join(site, 'weights', 'vit-base-patch16-224'));
-  for (const [name, path] of Object.entries(extra)) symlinkSync(path, join(site, 'weights', 'bench', name));
-  const server = await startServer(site);
-  return {
-    url: server.url,
-    requests: server.requests,
-    stop() {
-      server.stop();
-      rmSync(site, { recursive: true, force: true });
-    },
-  };
+  const mounts = { '/weights/vit-base-patch16-224/': resolve(model) };
+  for (const [name, path] of Object.entries(extra)) mounts[`/weights/bench/${name}${statSync(path).isDirectory() ? '/' : ''}`] = path;
+  return startServer(ROOT, mounts);
 }
 
 /// Waits until the page's status matches `pattern`.

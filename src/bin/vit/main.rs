@@ -1,7 +1,10 @@
 //! `vit`: the command-line face of the library, for scripts, tests and benchmarks.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+mod hub;
+mod model_files;
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -9,17 +12,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use vit_wasm::backend::{self, BackendKind};
 use vit_wasm::classifier::Prediction;
-use vit_wasm::data::archive::Member;
 use vit_wasm::data::cifar::read_file;
-use vit_wasm::data::image_folder::{ImageFolder, MAX_BYTES, Role, room_for};
+use vit_wasm::data::folder_reader::read_folder;
+use vit_wasm::data::image_folder::{ImageFolder, Role};
 use vit_wasm::data::splits::OtherSplit;
 use vit_wasm::data::{Split, Splits};
 use vit_wasm::error::VitError;
-use vit_wasm::load::{CONFIG_FILE, ModelFiles, NamedBytes, PREPROCESSOR_FILE, WEIGHTS_FILE};
 use vit_wasm::session::{self, FeatureSets, Session};
 use vit_wasm::train::features::FeatureSource;
 use vit_wasm::train::options::{check_test_fraction, image_count};
 use vit_wasm::train::{Features, Progress, TrainOptions, sample, split_pictures};
+
+use crate::model_files::ModelFiles;
 
 #[derive(Parser)]
 #[command(
@@ -37,15 +41,35 @@ enum Command {
     Classify(ClassifyArgs),
     /// Train a new classification head on CIFAR-10 with the backbone frozen.
     Finetune(FinetuneArgs),
+    /// Fetch a hub model into the Hugging Face cache (as classify and finetune do), and with
+    /// --out copy its files into a folder, such as the one the page's server serves.
+    Download(DownloadArgs),
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// A hub id, as google/vit-base-patch16-224.
+    model: String,
+    #[arg(long)]
+    revision: Option<String>,
+    /// Copy the model's files here (weights/vit-base-patch16-224 for the page's server).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Which model, on which device, at which input size.
 #[derive(Args)]
 struct ModelArgs {
-    /// A folder with model.safetensors (and optional config.json, preprocessor_config.json),
-    /// or a bare .safetensors file.
+    /// A folder with model.safetensors (or a sharded checkpoint's model.safetensors.index.json)
+    /// and optional config.json, preprocessor_config.json; a bare .safetensors file; or a
+    /// Hugging Face hub id (google/vit-base-patch16-224), from the Hugging Face cache
+    /// (HF_HUB_CACHE, HF_HOME) or else downloaded into it (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1
+    /// keeps to the cache).
     #[arg(long)]
-    model: PathBuf,
+    model: String,
+    /// The hub revision (branch, tag or commit) of a hub id.
+    #[arg(long)]
+    revision: Option<String>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     device: DeviceArg,
     /// Run at this input size (pixels a side) instead of the model's own: its position
@@ -152,49 +176,6 @@ fn device(arg: DeviceArg) -> Result<(BackendKind, burn::prelude::Device)> {
     Ok((kind, pollster::block_on(kind.device())?))
 }
 
-/// Reads the model's files from a folder or a single `.safetensors` path.
-struct ModelOnDisk {
-    weights: (String, Vec<u8>),
-    config: Option<(String, Vec<u8>)>,
-    preprocessor: Option<(String, Vec<u8>)>,
-}
-
-impl ModelOnDisk {
-    fn read(path: &Path) -> Result<Self> {
-        let read = |p: &Path| -> Result<(String, Vec<u8>)> {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok((p.display().to_string(), bytes))
-        };
-        let optional = |p: PathBuf| p.is_file().then(|| read(&p)).transpose();
-        if path.is_dir() {
-            Ok(Self {
-                weights: read(&path.join(WEIGHTS_FILE))?,
-                config: optional(path.join(CONFIG_FILE))?,
-                preprocessor: optional(path.join(PREPROCESSOR_FILE))?,
-            })
-        } else {
-            // Configs beside a bare weights file are used too.
-            let dir = path.parent().unwrap_or(Path::new("."));
-            Ok(Self {
-                weights: read(path)?,
-                config: optional(dir.join(CONFIG_FILE))?,
-                preprocessor: optional(dir.join(PREPROCESSOR_FILE))?,
-            })
-        }
-    }
-
-    fn files(&self) -> ModelFiles<'_> {
-        fn nb((name, bytes): &(String, Vec<u8>)) -> NamedBytes<'_> {
-            NamedBytes { name, bytes }
-        }
-        ModelFiles {
-            weights: nb(&self.weights),
-            config: self.config.as_ref().map(nb),
-            preprocessor: self.preprocessor.as_ref().map(nb),
-        }
-    }
-}
-
 fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: BackendKind) {
     println!("{file}  ({millis:.1} ms on {backend})");
     for (rank, p) in predictions.iter().enumerate() {
@@ -210,8 +191,7 @@ fn print_table(file: &str, predictions: &[Prediction], millis: f64, backend: Bac
 
 fn load_session(args: &ModelArgs) -> Result<Session> {
     let (_, device) = device(args.device)?;
-    let on_disk = ModelOnDisk::read(&args.model)?;
-    let mut session = Session::load(on_disk.files(), &device)?;
+    let mut session = ModelFiles::find(&args.model, args.revision.as_deref())?.load(&device)?;
     if let Some(size) = args.image_size {
         session.at_image_size(size)?;
     }
@@ -229,7 +209,7 @@ fn classify(args: &ClassifyArgs) -> Result<bool> {
     if !session.classifier().has_head() {
         bail!(
             "{}: {} (`vit finetune` trains one; `--head` uses it)",
-            args.model.model.display(),
+            args.model.model,
             VitError::NoHead
         );
     }
@@ -336,6 +316,28 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
                 .with_context(|| format!("--{}", ["samples", "test-samples"][split as usize]))?;
         }
     }
+    // A folder of pictures, alone, or CIFAR-10 files: never a mix, never two folders.
+    let folders: Vec<String> = args
+        .train
+        .iter()
+        .filter(|p| p.is_dir())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !folders.is_empty() && args.train.len() > 1 {
+        bail!(
+            "--train takes one folder of pictures (a folder per class in it) or CIFAR-10 files; {} {} folder{}",
+            folders.join(" and "),
+            if folders.len() == 1 { "is a" } else { "are" },
+            if folders.len() == 1 { "" } else { "s" }
+        );
+    }
+    let pictures = !folders.is_empty();
+    if let Some(test) = args.test.as_ref().filter(|t| !pictures && t.is_dir()) {
+        bail!(
+            "--test {}: a folder, but --train has CIFAR-10 files; with them --test takes CIFAR-10 files",
+            test.display()
+        );
+    }
     // Opened, not emptied: a head already there survives a run that fails.
     let out = std::fs::OpenOptions::new()
         .write(true)
@@ -345,21 +347,23 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let mut session = load_session(&args.model)?;
     if let [dir] = args.train.as_slice()
-        && dir.is_dir()
+        && pictures
     {
+        // Each folder's notes are said as it is read: they may explain a refusal that follows.
+        let notes = |notes: Vec<String>| notes.into_iter().for_each(|note| eprintln!("note: {note}"));
         let mut total = 0;
-        let (root, entries) = read_folder(dir, &mut total)?;
-        let (mut folder, mut notes) = ImageFolder::from_entries(&root, entries)?;
+        let read = read_folder(dir, &mut total)?;
+        notes(read.notes);
+        let (mut folder, skipped) = ImageFolder::from_entries(&read.root, read.entries)?;
+        notes(skipped);
         if let Some(test_dir) = &args.test {
-            let (root, entries) = read_folder(test_dir, &mut total)?;
-            notes.extend(folder.add_entries(&root, entries, Role::Test)?);
+            let read = read_folder(test_dir, &mut total)?;
+            notes(read.notes);
+            notes(folder.add_entries(&read.root, read.entries, Role::Test)?);
             // Else the training pictures would be split instead, which is not what was asked.
             if folder.counts(Role::Test).iter().all(|&n| n == 0) {
-                bail!("{root}: no pictures in its class folders");
+                bail!("{}: no pictures in its class folders", read.root);
             }
-        }
-        for note in notes {
-            eprintln!("note: {note}");
         }
         for (role, what) in [(Role::Train, "training"), (Role::Test, "test")] {
             let counts = folder.counts(role);
@@ -408,46 +412,6 @@ fn finetune(args: &FinetuneArgs) -> Result<()> {
         args,
         out,
     )
-}
-
-/// The files of a folder of pictures (links followed, hidden entries passed over), as `(path
-/// below it, bytes)`, and its name. `total` counts the bytes read so far in this run, which holds
-/// them all until their features are done: at most what an `ImageFolder` holds, counted as the
-/// files are read.
-fn read_folder(dir: &Path, total: &mut u64) -> Result<(String, Vec<Member>)> {
-    fn walk(root: &Path, dir: &Path, below: &str, depth: usize, out: &mut Vec<Member>, total: &mut u64) -> Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            if file_name.starts_with('.') {
-                continue;
-            }
-            let (path, name) = (entry.path(), format!("{below}{file_name}"));
-            let meta = std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            if meta.is_dir() {
-                // Deep enough for any class layout; a link loop ends here.
-                if depth < 16 {
-                    walk(root, &path, &format!("{name}/"), depth + 1, out, total)?;
-                }
-                continue;
-            }
-            let mut bytes = Vec::new();
-            std::fs::File::open(&path)
-                .and_then(|file| file.take(MAX_BYTES - *total + 1).read_to_end(&mut bytes))
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            room_for(*total, bytes.len() as u64, &root.display().to_string())?;
-            *total += bytes.len() as u64;
-            out.push((name, bytes));
-        }
-        Ok(())
-    }
-    let mut entries = Vec::new();
-    walk(dir, dir, "", 0, &mut entries, total)?;
-    let root = dir.display().to_string();
-    Ok((root.trim_end_matches('/').to_string(), entries))
 }
 
 /// Features of a sample of the training and the test images (each given with the indices to
@@ -508,11 +472,30 @@ fn train_head(
     Ok(())
 }
 
+fn download(args: &DownloadArgs) -> Result<()> {
+    let files = ModelFiles::find(&args.model, args.revision.as_deref())?;
+    let Some(out) = &args.out else {
+        for path in files.paths() {
+            println!("{}", path.display());
+        }
+        return Ok(());
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for path in files.paths() {
+        let name = path.file_name().context("a model file has a name")?;
+        let to = out.join(name);
+        std::fs::copy(path, &to).with_context(|| format!("cannot copy {} to {}", path.display(), to.display()))?;
+        println!("{}", to.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Classify(args) => classify(args),
         Command::Finetune(args) => finetune(args).map(|()| true),
+        Command::Download(args) => download(args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
