@@ -4,8 +4,10 @@
 import { ModelClient } from './client.js';
 import { dropTarget } from './drop.js';
 import { setupFinetune } from './finetune.js';
+import { DEFAULT_HUB_MODEL, HUB_ENDPOINT, hubModel, keptName } from './hub.js';
 import { setupImages } from './images_panel.js';
 import { Code, WorkerError } from './protocol.js';
+import { forgetFiles, keptFilesBytes, startSite } from './site.js';
 import { Status, duration, mb } from './status.js';
 import { setupStorage } from './storage_panel.js';
 
@@ -22,8 +24,11 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
 
 // `?threads=N` caps the CPU threads (1: a single-threaded build), `?relaxed=0` keeps to the plain
-// SIMD128 builds, `?kernel=NAME` picks the CPU matmul kernel (`auto`: time them again).
+// SIMD128 builds, `?kernel=NAME` picks the CPU matmul kernel (`auto`: time them again);
+// `?model=ORG/NAME` (and `&revision=`) loads that model from the Hugging Face hub.
 const params = new URLSearchParams(location.search);
+// A page published behind a mirror of the hub names it before this script runs.
+const hubEndpoint = /** @type {{ VIT_HUB_ENDPOINT?: string }} */ (globalThis).VIT_HUB_ENDPOINT ?? HUB_ENDPOINT;
 
 // Per build and browser version: a browser update can change which kernel is fastest. Where
 // storage is blocked (some privacy settings, sandboxed frames), nothing is remembered.
@@ -61,15 +66,22 @@ const model = {
   size: 0,
   /** Images per forward pass. */
   batch: 8,
+  /** The hub model loaded last. @type {import('./protocol.js').HubModel | null} */
+  hub: null,
 };
 /** What WebGPU this browser has: 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'. */
 let gpu = 'none';
+/** Why the page is not cross-origin isolated (so has one CPU thread), or null. @type {string | null} */
+let notIsolated = null;
 
 const storage = setupStorage({
   use: (/** @type {string} */ id) => loadModel({ stored: id }),
+  files: { bytes: keptFilesBytes, forget: forgetFiles },
   // The model in use stays reloadable after a worker crash: the server's from the server.
   removed: (/** @type {string} */ id) => {
-    if (model.source && 'stored' in model.source && model.source.stored === id) model.source = id === 'server' ? { server: SERVER_MODEL } : null;
+    if (!model.source || !('stored' in model.source) || model.source.stored !== id) return;
+    if (id === 'server') model.source = { server: SERVER_MODEL };
+    else model.source = model.hub && keptName(model.hub) === id ? { hub: model.hub, keepAs: id } : null;
   },
 });
 const finetune = setupFinetune({ client, isModelLoaded: () => status.modelLoaded, recover, featuresStored: () => storage.refresh() });
@@ -100,6 +112,7 @@ async function chooseBackend(name) {
     if (replaced) await workerStarted();
     /** @type {HTMLSelectElement} */ ($('backend')).value = name;
     $('cpu-kernel').hidden = name === 'wgpu';
+    showThreads();
     finetune.backendChanged(name === 'wgpu' && gpu === 'hardware');
     if (status.modelLoaded && !replaced) await warmUp();
   });
@@ -162,6 +175,16 @@ function showKernel({ kernel, measured }) {
   el.title = `wasm build ${client.build}${measured ? `; ${measured.map(gmacs).join(', ')}` : ''}`;
 }
 
+/** How many CPU threads the CPU backends have, and why only one where that is so. */
+function showThreads() {
+  const threads = client.threads;
+  const why = notIsolated
+    ? `this page is not cross-origin isolated: ${notIsolated}`
+    : navigator.hardwareConcurrency < 2 ? 'this device has one core' : client.backend === 'ndarray' ? 'ndarray runs on one' : 'as the address asks';
+  $('threads').textContent = threads > 1 ? `${threads} CPU threads` : `1 CPU thread (${why})`;
+  $('threads').hidden = client.backend === 'wgpu';
+}
+
 async function warmUp() {
   status.say('preparing…');
   await client.warmUp();
@@ -201,7 +224,7 @@ function loadModel(source) {
       finetune.modelLoaded(info);
       const where = { network: 'downloaded', storage: "read from this browser's storage", file: 'read from the file' }[from];
       model.label = `${label}: ViT`;
-      model.loadedIn = `Loaded in ${duration(seconds)}, ${where}.`;
+      model.loadedIn = `Loaded in ${duration(seconds)}, ${where}.${navigator.onLine ? '' : ' Offline: this page and its model came from this browser.'}`;
       Object.assign($('model-info').dataset, { wasmMemory: info.wasmMemoryBytes, loadMs: Math.round(seconds * 1000), from, fingerprint: info.fingerprint });
       showModel(info);
       $('keep-model').hidden = from !== 'file';
@@ -257,12 +280,56 @@ function changeInputSize(size) {
   });
 }
 
+/**
+ * Loads the hub model `text` names (ORG/NAME, or ORG/NAME@REVISION): the copy this browser keeps
+ * of that revision, else a download, kept as it streams in. The address then names it, so that
+ * it shares the model. Whether it loaded.
+ * @param {string} text
+ * @param {string} [revision]
+ */
+async function useHub(text, revision) {
+  let hub;
+  try {
+    hub = hubModel(text, revision, hubEndpoint);
+  } catch (e) {
+    status.error(/** @type {Error} */ (e).message);
+    return false;
+  }
+  const id = keptName(hub);
+  model.hub = hub;
+  const kept = (await storage.models()).some((m) => m.id === id);
+  const loaded = (kept && (await loadModel({ stored: id }))) || (await loadModel({ hub, keepAs: id }));
+  if (!loaded) return false;
+  $('hub-offer').hidden = true;
+  const address = new URL(location.href);
+  address.searchParams.set('model', hub.id);
+  if (hub.revision === 'main') address.searchParams.delete('revision');
+  else address.searchParams.set('revision', hub.revision);
+  history.replaceState(null, '', address);
+  return true;
+}
+
+/**
+ * Where no model loaded: the model line says so (`why`), with the hub's offered.
+ * @param {string} why
+ */
+function noModel(why) {
+  $('model-info').textContent = `${why} Load one from the Hugging Face hub, or drop or choose a model below.`;
+  $('hub-offer').hidden = false;
+  storage.refresh();
+}
+
 // ---- wiring ------------------------------------------------------------------------------------
 
 /** @param {File[]} files */
 const useModelFiles = (files) => loadModel({ files });
 
 async function main() {
+  // First: on a published site, this may reload the page once (for threads).
+  notIsolated = await startSite((takeOver) => {
+    $('update-notice').hidden = false;
+    $('update-reload').addEventListener('click', takeOver, { once: true });
+  });
   client.on('kernel', showKernel);
   client.on('load', showLoad);
   client.on('kept', (kept) => {
@@ -319,16 +386,28 @@ async function main() {
     if (await storage.keep(() => client.keepModel('dropped'))) button.hidden = true;
     button.disabled = false;
   });
+  $('hub-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    useHub(input('hub-model').value);
+  });
+  $('hub-offer-button').textContent = `Load ${DEFAULT_HUB_MODEL.id} from the Hugging Face hub (${DEFAULT_HUB_MODEL.size})`;
+  $('hub-offer-button').addEventListener('click', () => useHub(DEFAULT_HUB_MODEL.id));
 
-  // The model used last of those this browser keeps (the server's only while it serves that
-  // version), the next if one fails to load, else the server's, kept as it downloads.
+  // The hub model the address names; else the model used last of those this browser keeps (the
+  // server's only while it serves that version), the next if one fails to load, else the
+  // server's, kept as it downloads; else the offer of the hub's.
+  const named = params.get('model');
+  if (named) {
+    if (!(await useHub(named, params.get('revision') ?? undefined))) noModel('No model loaded.');
+    return;
+  }
   await status.during(null, async () => {
     const served = await client.serverModelVersion(SERVER_MODEL);
     const kept = (await storage.models()).filter((m) => m.id !== 'server' || !served || m.manifest.version === served);
     let loaded = false;
     for (const { id } of kept) if ((loaded = await loadModel({ stored: id }))) break;
     if (!loaded && served) await loadModel({ server: SERVER_MODEL, keepAs: 'server' });
-    else if (!loaded && !kept.length) $('model-info').textContent = 'No model on this server (run bash weights/download.sh to fetch google/vit-base-patch16-224). Drop or choose a model below.';
+    else if (!loaded && !kept.length) noModel('No model on this server.');
   });
 }
 

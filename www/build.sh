@@ -27,3 +27,6 @@ for features in threads threads,relaxed-simd; do
   rustup run "$NIGHTLY" wasm-pack build --release --target web --out-dir "$out" --no-pack --mode no-install \
     --no-default-features --features "$features"
 done
+
+# The page for a static host, in one folder (README: "Publish it").
+node www/publish.mjs

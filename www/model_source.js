@@ -1,7 +1,9 @@
-// Where the worker's models come from, and keeping them: this server's folder (downloaded, and
-// kept in the browser's storage as it streams in), files the person dropped, or a copy the
-// browser keeps (model_store.js). The weights stream into wasm memory chunk by chunk.
+// Where the worker's models come from, and keeping them: this server's folder or the Hugging
+// Face hub (downloaded, and kept in the browser's storage as they stream in), files the person
+// dropped, or a copy the browser keeps (model_store.js). The weights stream into wasm memory
+// chunk by chunk.
 import * as featureStore from './feature_store.js';
+import { hubFile, hubLabel, hubWeights } from './hub.js';
 import * as modelStore from './model_store.js';
 import { Code, WorkerError } from './protocol.js';
 
@@ -78,6 +80,17 @@ async function keeper(id) {
   };
 }
 
+/**
+ * Error `e` of loading hub model `id`, with the id in front (a trap stays a trap).
+ * @param {string} id
+ * @param {unknown} e
+ */
+function named(id, e) {
+  const error = /** @type {{ message?: string, code?: unknown }} */ (e);
+  if (e instanceof WebAssembly.RuntimeError || typeof error?.code !== 'string' || String(error.message).startsWith(id)) return e;
+  return new WorkerError(`${id}: ${error.message}`, /** @type {import('./protocol.js').ErrorCode} */ (error.code));
+}
+
 export class ModelSources {
   #vit;
   #names;
@@ -150,7 +163,7 @@ export class ModelSources {
       return { model, from: parts.from, label: parts.label };
     } catch (e) {
       await keep?.abort();
-      throw e;
+      throw 'hub' in source ? named(source.hub.id, e) : e;
     }
   }
 
@@ -252,6 +265,17 @@ export class ModelSources {
         from: 'file',
         weights: { name: weights.name, size: weights.size, stream: weights.stream() },
         ...(await readConfigs(names, async (name) => byName(name) ?? null)),
+      };
+    }
+    if ('hub' in source) {
+      const { hub } = source;
+      const weights = await hubWeights(hub);
+      return {
+        label: hubLabel(hub),
+        from: 'network',
+        weights: { name: names.weights, size: Number(weights.headers.get('Content-Length')) || 0, stream: /** @type {ReadableStream<Uint8Array>} */ (weights.body) },
+        version: modelStore.version(weights),
+        ...(await readConfigs(names, (name) => hubFile(hub, name))),
       };
     }
     /** @param {string} name */

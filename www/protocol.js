@@ -81,10 +81,14 @@
 // ---- requests ------------------------------------------------------------------------------------
 
 /**
- * Where a model comes from: this server's folder (`server`: its URL, ending in '/'; kept as it
- * downloads under `keepAs`), files the person dropped or chose, or a copy this browser keeps
- * (model_store.js). The worker reads each itself.
- * @typedef {{ server: string, keepAs?: string } | { files: File[] } | { stored: string }} ModelSource
+ * A model on the Hugging Face hub (hub.js): its id (ORG/NAME), a revision, and the hub's address.
+ * @typedef {{ id: string, revision: string, endpoint: string }} HubModel
+ */
+/**
+ * Where a model comes from: this server's folder (`server`: its URL, ending in '/'), the
+ * Hugging Face hub (each kept as it downloads under `keepAs`), files the person dropped or
+ * chose, or a copy this browser keeps (model_store.js). The worker reads each itself.
+ * @typedef {{ server: string, keepAs?: string } | { hub: HubModel, keepAs?: string } | { files: File[] } | { stored: string }} ModelSource
  */
 /** @typedef {'network' | 'storage' | 'file'} LoadedFrom */
 /** @typedef {{ info: ModelInfo, from: LoadedFrom, label: string }} Loaded */
@@ -191,10 +195,13 @@
  * Why a request failed. The library's codes (`VitError::code` in src/error.rs), and the
  * worker's and the client's own: `start-failed` (this wasm build does not run here: try
  * another), `crashed` (a trap: the wasm instance is unusable, replace the worker), `replaced`
- * (the worker was replaced while the request waited), `no-model`, `internal`.
+ * (the worker was replaced while the request waited), `no-model`, `internal`; and the hub's
+ * (hub.js): `hub-gated`, `hub-not-found` (no such repository or revision, or a private one),
+ * `hub-no-safetensors` (none to read, or only pickles), `hub-unavailable` (not reached).
  * @typedef {'bad-weights' | 'bad-config' | 'bad-image' | 'bad-cifar' | 'bad-pictures' | 'bad-head'
  *   | 'bad-training' | 'bad-option' | 'bad-request' | 'not-finite' | 'no-head' | 'backend-failed'
- *   | 'start-failed' | 'crashed' | 'replaced' | 'no-model' | 'internal'} ErrorCode
+ *   | 'start-failed' | 'crashed' | 'replaced' | 'no-model' | 'internal'
+ *   | 'hub-gated' | 'hub-not-found' | 'hub-no-safetensors' | 'hub-unavailable'} ErrorCode
  */
 
 /** An error a request failed with, its code beside its message. */
@@ -219,4 +226,8 @@ export const Code = Object.freeze({
   crashed: /** @type {ErrorCode} */ ('crashed'),
   replaced: /** @type {ErrorCode} */ ('replaced'),
   internal: /** @type {ErrorCode} */ ('internal'),
+  hubGated: /** @type {ErrorCode} */ ('hub-gated'),
+  hubNotFound: /** @type {ErrorCode} */ ('hub-not-found'),
+  hubNoSafetensors: /** @type {ErrorCode} */ ('hub-no-safetensors'),
+  hubUnavailable: /** @type {ErrorCode} */ ('hub-unavailable'),
 });

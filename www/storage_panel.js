@@ -9,10 +9,14 @@ const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const { size } = modelStore;
 
 /**
- * @param {{ use: (id: string) => Promise<unknown>, removed: (id: string) => void }} page
- *   `use(id)`: loads a kept model; `removed(id)`: a kept model was removed.
+ * @param {{
+ *   use: (id: string) => Promise<unknown>, removed: (id: string) => void,
+ *   files: { bytes: () => Promise<number | null>, forget: () => Promise<unknown> }
+ * }} page
+ *   `use(id)`: loads a kept model; `removed(id)`: a kept model was removed; `files`: the page's
+ *   own files its service worker keeps for offline use (site.js).
  */
-export function setupStorage({ use, removed }) {
+export function setupStorage({ use, removed, files }) {
   /** The loaded model's fingerprint. @type {string | null} */
   let current = null;
   /** Whether the browser keeps this page's storage under pressure. @type {boolean | null} */
@@ -91,12 +95,14 @@ export function setupStorage({ use, removed }) {
       li.dataset.id = id;
       return li;
     });
+    const siteBytes = await files.bytes();
+    if (siteBytes) rows.push(row('stored-site', `This page's files, for offline use: ${size(siteBytes)}`, [['Remove', files.forget]]));
     if (features.length) {
       const bytes = features.reduce((n, f) => n + f.bytes, 0);
       const sets = features.length === 1 ? '1 set' : `${features.length} sets`;
       rows.push(row('stored-features', `Fine-tuning features: ${sets}, ${size(bytes)}`, [['Remove', () => featureStore.clear()]]));
     }
-    const kept = models.length || features.length;
+    const kept = models.length || features.length || siteBytes;
     const allows = quota ? `, which allows it ${size(quota)}` : '';
     const eviction = persisted ? 'Persistent storage is granted: the browser keeps it until you remove it.' : 'Persistent storage was not granted: the browser may remove it when space runs low.';
     $('storage-list').replaceChildren(...rows);

@@ -87,6 +87,19 @@ export async function trainHead(page, { epochs, lr }) {
   };
 }
 
+/// What the page keeps in OPFS (model_store.js): { id: [file names] }.
+export const keptModels = (page) =>
+  page.evaluate(async () => {
+    const models = await (await navigator.storage.getDirectory()).getDirectoryHandle('models', { create: true });
+    const out = {};
+    for await (const [id, dir] of models.entries()) {
+      out[id] = [];
+      for await (const [name] of dir.entries()) out[id].push(name);
+      out[id].sort();
+    }
+    return out;
+  });
+
 /// Classifies the image file `path` alone (the cards before it removed): its top-k as
 /// [{ label, probability }].
 export async function classifyFile(page, path) {

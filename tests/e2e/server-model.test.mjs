@@ -7,25 +7,13 @@ import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, assertLikeReference, image, readCard, serverAndBrowser, serveWithModel, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, assertLikeReference, image, keptModels, readCard, serverAndBrowser, serveWithModel, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser(() => serveWithModel(join(FIXTURES, 'tiny_hf')));
 const WEIGHTS = '/weights/vit-base-patch16-224/model.safetensors';
 const ready = (page) => waitStatus(page, /^ready$/);
 const weightsServed = () => env.server.requests.filter((line) => line.startsWith(`GET ${WEIGHTS} `)).length;
 
-/// What the page keeps in OPFS: { id: [file names] }.
-const kept = (page) =>
-  page.evaluate(async () => {
-    const models = await (await navigator.storage.getDirectory()).getDirectoryHandle('models', { create: true });
-    const out = {};
-    for await (const [id, dir] of models.entries()) {
-      out[id] = [];
-      for await (const [name] of dir.entries()) out[id].push(name);
-      out[id].sort();
-    }
-    return out;
-  });
 const SERVER_FILES = { server: ['config.json', 'manifest.json', 'model.safetensors', 'preprocessor_config.json'] };
 
 async function classifiesGrey(page, where) {
@@ -49,7 +37,7 @@ test('the server model downloads once, is kept, starts from storage, and can be 
   // Written on while the model is already in use; listed once the disk has it all.
   const row = page.getByTestId('stored-model');
   await row.waitFor();
-  assert.deepEqual(await kept(page), SERVER_FILES);
+  assert.deepEqual(await keptModels(page), SERVER_FILES);
   assert.match(await row.textContent(), /^weights\/vit-base-patch16-224\/model\.safetensors \(from this server\): \d+ kB \(in use\)Remove$/);
   assert.match(await page.getByTestId('storage-summary').textContent(), /^This page keeps \d+ kB in this browser, which allows it [\d.]+ GB\. Persistent storage (is granted|was not granted)/);
 
@@ -63,12 +51,12 @@ test('the server model downloads once, is kept, starts from storage, and can be 
   // Removed in the storage panel: gone from OPFS, so the next visit downloads it again.
   await row.getByRole('button', { name: 'Remove' }).click();
   await page.getByTestId('storage-summary').filter({ hasText: /^Nothing is kept in this browser\./ }).waitFor();
-  assert.deepEqual(await kept(page), {});
+  assert.deepEqual(await keptModels(page), {});
   await page.reload();
   await ready(page);
   assert.equal(weightsServed() - served, 2, 'removed, so downloaded again');
   await row.waitFor();
-  assert.deepEqual(await kept(page), SERVER_FILES);
+  assert.deepEqual(await keptModels(page), SERVER_FILES);
   await context.close();
 });
 
@@ -101,7 +89,7 @@ test('a download cut midway, or a copy left half-written, is never used', async 
     await page.locator('#page-error').waitFor();
     await waitStatus(page, /^no model loaded$/);
     assert.deepEqual(await page.evaluate(async () => (await import('./www/model_store.js')).list()), [], 'nothing of the cut download is kept');
-    assert.deepEqual(await kept(page), {});
+    assert.deepEqual(await keptModels(page), {});
 
     // A tab closed mid-download leaves files without a manifest: removed, and downloaded again.
     await page.evaluate(async () => {
@@ -115,7 +103,7 @@ test('a download cut midway, or a copy left half-written, is never used', async 
     await ready(page);
     assert.match(await page.locator('#model-info').textContent(), /, downloaded\.$/);
     await page.getByTestId('stored-model').waitFor();
-    assert.deepEqual(await kept(page), SERVER_FILES);
+    assert.deepEqual(await keptModels(page), SERVER_FILES);
     await classifiesGrey(page, 'after a cut download');
   } finally {
     await context.close();
@@ -136,7 +124,7 @@ test('a storage quota too small: the error says what did not fit, and the model 
     await page.getByTestId('storage-error').textContent(),
     /^The model is not kept in this browser \(model\.safetensors \(\d+ kB\) did not fit in this browser's storage \(QuotaExceededError after \d+ kB; the browser reports [\d.]+ [kMG]B free\)\); the next visit downloads it again\.$/,
   );
-  assert.deepEqual(await kept(page), {});
+  assert.deepEqual(await keptModels(page), {});
   await classifiesGrey(page, 'a model that could not be kept');
   await page.screenshot({ path: join(ARTIFACTS, 'page-storage-quota.png'), fullPage: true });
   await context.close();
@@ -160,7 +148,7 @@ test("a dropped model can be kept and used; a kept model's features go with it",
   await page.reload();
   await ready(page);
   assert.match(await page.locator('#model-info').textContent(), /^model\.safetensors \(kept in this browser\): ViT .* read from this browser's storage\.$/);
-  assert.deepEqual(Object.keys(await kept(page)).sort(), ['dropped', 'server']);
+  assert.deepEqual(Object.keys(await keptModels(page)).sort(), ['dropped', 'server']);
   // The server's copy can be used again, from storage.
   const server = page.locator('[data-testid=stored-model][data-id=server]');
   await server.getByRole('button', { name: 'Use' }).click();
