@@ -4,7 +4,7 @@
 import { ModelClient } from './client.js';
 import { dropTarget } from './drop.js';
 import { setupFinetune } from './finetune.js';
-import { DEFAULT_HUB_MODEL, HUB_ENDPOINT, hubModel, keptName } from './hub.js';
+import { DEFAULT_HUB_MODEL, HUB_ENDPOINT, hubModel, keptHubModel, keptName } from './hub.js';
 import { setupImages } from './images_panel.js';
 import { Code, WorkerError } from './protocol.js';
 import { forgetFiles, keptFilesBytes, startSite } from './site.js';
@@ -66,8 +66,6 @@ const model = {
   size: 0,
   /** Images per forward pass. */
   batch: 8,
-  /** The hub model loaded last. @type {import('./protocol.js').HubModel | null} */
-  hub: null,
 };
 /** What WebGPU this browser has: 'hardware', 'software' (an emulation such as SwiftShader, slower than the CPU backends) or 'none'. */
 let gpu = 'none';
@@ -80,8 +78,8 @@ const storage = setupStorage({
   // The model in use stays reloadable after a worker crash: the server's from the server.
   removed: (/** @type {string} */ id) => {
     if (!model.source || !('stored' in model.source) || model.source.stored !== id) return;
-    if (id === 'server') model.source = { server: SERVER_MODEL };
-    else model.source = model.hub && keptName(model.hub) === id ? { hub: model.hub, keepAs: id } : null;
+    const hub = keptHubModel(id, hubEndpoint);
+    model.source = id === 'server' ? { server: SERVER_MODEL } : hub ? { hub, keepAs: id } : null;
   },
 });
 const finetune = setupFinetune({ client, isModelLoaded: () => status.modelLoaded, recover, featuresStored: () => storage.refresh() });
@@ -228,6 +226,8 @@ function loadModel(source) {
       Object.assign($('model-info').dataset, { wasmMemory: info.wasmMemoryBytes, loadMs: Math.round(seconds * 1000), from, fingerprint: info.fingerprint });
       showModel(info);
       $('keep-model').hidden = from !== 'file';
+      $('hub-offer').hidden = true;
+      nameInAddress('hub' in source ? source.hub : 'stored' in source ? keptHubModel(source.stored, hubEndpoint) : null);
       // The panel lists what is kept; never in the way of the model.
       storage.modelLoaded(info.fingerprint).catch((e) => console.warn(`storage panel: ${e.message}`));
       await warmUp();
@@ -282,8 +282,7 @@ function changeInputSize(size) {
 
 /**
  * Loads the hub model `text` names (ORG/NAME, or ORG/NAME@REVISION): the copy this browser keeps
- * of that revision, else a download, kept as it streams in. The address then names it, so that
- * it shares the model. Whether it loaded.
+ * of that revision, else a download, kept as it streams in. Whether it loaded.
  * @param {string} text
  * @param {string} [revision]
  */
@@ -296,17 +295,22 @@ async function useHub(text, revision) {
     return false;
   }
   const id = keptName(hub);
-  model.hub = hub;
   const kept = (await storage.models()).some((m) => m.id === id);
-  const loaded = (kept && (await loadModel({ stored: id }))) || (await loadModel({ hub, keepAs: id }));
-  if (!loaded) return false;
-  $('hub-offer').hidden = true;
+  return (kept && (await loadModel({ stored: id }))) || loadModel({ hub, keepAs: id });
+}
+
+/**
+ * The address names the hub model in use (`?model=&revision=`), or none where the model in use
+ * came from elsewhere, so that a reload or a shared link loads what is shown.
+ * @param {import('./protocol.js').HubModel | null} hub
+ */
+function nameInAddress(hub) {
   const address = new URL(location.href);
-  address.searchParams.set('model', hub.id);
-  if (hub.revision === 'main') address.searchParams.delete('revision');
-  else address.searchParams.set('revision', hub.revision);
-  history.replaceState(null, '', address);
-  return true;
+  if (hub) address.searchParams.set('model', hub.id);
+  else address.searchParams.delete('model');
+  if (hub && hub.revision !== 'main') address.searchParams.set('revision', hub.revision);
+  else address.searchParams.delete('revision');
+  if (address.href !== location.href) history.replaceState(null, '', address);
 }
 
 /**

@@ -12,9 +12,10 @@ export const HUB_ENDPOINT = 'https://huggingface.co';
 /** The model a page without one offers, and the size of its weights. */
 export const DEFAULT_HUB_MODEL = Object.freeze({ id: 'google/vit-base-patch16-224', size: '346 MB' });
 
-// ORG/NAME as the hub allows them (a few old models have no ORG); a revision is a branch, a tag
-// or a commit, and may hold '/' (refs/pr/1).
+// ORG/NAME as the hub allows them (a few old models have no ORG, but none of the hub's other
+// namespaces is a model); a revision is a branch, a tag or a commit, and may hold '/' (refs/pr/1).
 const ID = /^(?:[A-Za-z0-9][\w.-]{0,95}\/)?[A-Za-z0-9][\w.-]{0,95}$/;
+const NOT_MODELS = new Set(['api', 'datasets', 'spaces', 'models', 'docs', 'settings', 'organizations']);
 const REVISION = /^[\w.\/-]{1,200}$/;
 
 /**
@@ -25,10 +26,10 @@ const REVISION = /^[\w.\/-]{1,200}$/;
  * @returns {HubModel}
  */
 export function hubModel(text, revision = 'main', endpoint = HUB_ENDPOINT) {
-  const [id, at] = text.trim().split('@', 2);
+  const [id, at, ...more] = text.trim().split('@');
   const rev = at ?? revision;
-  if (!ID.test(id) || id.includes('..')) throw new WorkerError(`"${text.trim()}" is not a Hugging Face model id (ORG/NAME, such as ${DEFAULT_HUB_MODEL.id})`, Code.badRequest);
-  if (!REVISION.test(rev) || rev.includes('..')) throw new WorkerError(`"${rev}" is not a revision (a branch, a tag or a commit)`, Code.badRequest);
+  if (!ID.test(id) || id.includes('..') || NOT_MODELS.has(id.split('/')[0]) || more.length) throw new WorkerError(`"${text.trim()}" is not a Hugging Face model id (ORG/NAME, such as ${DEFAULT_HUB_MODEL.id})`, Code.badRequest);
+  if (!REVISION.test(rev) || rev.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new WorkerError(`"${rev}" is not a revision (a branch, a tag or a commit)`, Code.badRequest);
   return { id, revision: rev, endpoint };
 }
 
@@ -38,6 +39,23 @@ export function hubModel(text, revision = 'main', endpoint = HUB_ENDPOINT) {
  * @param {HubModel} hub
  */
 export const keptName = ({ id, revision }) => `hub:${encodeURIComponent(`${id}@${revision}`)}`;
+
+/**
+ * The hub model a copy kept under `name` is (`keptName`'s inverse), or null for another copy.
+ * @param {string} name
+ * @param {string} endpoint
+ * @returns {HubModel | null}
+ */
+export function keptHubModel(name, endpoint) {
+  if (!name.startsWith('hub:')) return null;
+  try {
+    const text = decodeURIComponent(name.slice('hub:'.length));
+    const at = text.lastIndexOf('@');
+    return at > 0 ? { id: text.slice(0, at), revision: text.slice(at + 1), endpoint } : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * How a hub model is shown: its id, and its revision unless it is `main`.
@@ -78,19 +96,23 @@ export async function hubFile(hub, name, method = 'GET') {
 
 /**
  * The weights of hub model `hub`: `model.safetensors` as a response to stream. A repository
- * without it is refused by what it has instead (pickles are never read: unpickling runs code).
+ * without it is refused by what it has instead, as the hub's model API lists its files (pickles
+ * are never read: unpickling runs code).
  * @param {HubModel} hub
  */
 export async function hubWeights(hub) {
   const weights = await hubFile(hub, 'model.safetensors');
   if (weights?.body) return weights;
-  /** @param {string} name */
-  const has = async (name) => (await hubFile(hub, name, 'HEAD')) !== null;
-  if (await has('model.safetensors.index.json')) {
+  const api = `${hub.endpoint}/api/models/${hub.id}/revision/${encodeURIComponent(hub.revision)}`;
+  /** @type {{ siblings?: { rfilename: string }[] } | null} */
+  const listed = await fetch(api).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  const files = (listed?.siblings ?? []).map((f) => f.rfilename);
+  if (files.includes('model.safetensors.index.json')) {
     throw new WorkerError(`${hub.id} is split into several safetensors files: the page reads one model.safetensors (the command line reads split ones: vit download ${hub.id})`, Code.hubNoSafetensors);
   }
-  if (await has('pytorch_model.bin')) {
-    throw new WorkerError(`${hub.id} has only PyTorch pickles (pytorch_model.bin); this page reads safetensors, which cannot run code`, Code.hubNoSafetensors);
+  const pickle = files.find((f) => /\.(bin|pt|pth|ckpt)$/.test(f));
+  if (pickle) {
+    throw new WorkerError(`${hub.id} has only PyTorch pickles (${pickle}); this page reads safetensors, which cannot run code`, Code.hubNoSafetensors);
   }
   throw new WorkerError(`${hub.id} has no model.safetensors at revision "${hub.revision}"`, Code.hubNoSafetensors);
 }

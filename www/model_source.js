@@ -39,6 +39,31 @@ async function readConfigs(names, open) {
 }
 
 /**
+ * The parts of a download: the weights' response (its body not read yet), the configs from
+ * `get(name)` (a failure there lets the weights' connection go).
+ * @param {string} label
+ * @param {ModelFileNames} names
+ * @param {Response} weights
+ * @param {(name: string) => Promise<Response | null>} get
+ * @returns {Promise<Parts>}
+ */
+async function download(label, names, weights, get) {
+  const stream = /** @type {ReadableStream<Uint8Array>} */ (weights.body);
+  try {
+    return {
+      label,
+      from: 'network',
+      weights: { name: names.weights, size: Number(weights.headers.get('Content-Length')) || 0, stream },
+      version: modelStore.version(weights),
+      ...(await readConfigs(names, get)),
+    };
+  } catch (e) {
+    stream.cancel().catch(() => {});
+    throw e;
+  }
+}
+
+/**
  * Keeps a download as `id` as it streams, where it can: a failure (over quota, no storage,
  * another tab writing it) only means it is not kept. `commit` resolves to { id } or { error }.
  * @param {string} id
@@ -269,14 +294,7 @@ export class ModelSources {
     }
     if ('hub' in source) {
       const { hub } = source;
-      const weights = await hubWeights(hub);
-      return {
-        label: hubLabel(hub),
-        from: 'network',
-        weights: { name: names.weights, size: Number(weights.headers.get('Content-Length')) || 0, stream: /** @type {ReadableStream<Uint8Array>} */ (weights.body) },
-        version: modelStore.version(weights),
-        ...(await readConfigs(names, (name) => hubFile(hub, name))),
-      };
+      return download(hubLabel(hub), names, await hubWeights(hub), (name) => hubFile(hub, name));
     }
     /** @param {string} name */
     const url = (name) => new URL(name, source.server);
@@ -288,12 +306,6 @@ export class ModelSources {
     };
     const weights = await get(names.weights);
     if (!weights?.body) throw new WorkerError(`${url(names.weights)}: HTTP 404`, Code.badRequest);
-    return {
-      label: `${url(names.weights).pathname.slice(1)} (from this server)`,
-      from: 'network',
-      weights: { name: names.weights, size: Number(weights.headers.get('Content-Length')) || 0, stream: weights.body },
-      version: modelStore.version(weights),
-      ...(await readConfigs(names, get)),
-    };
+    return download(`${url(names.weights).pathname.slice(1)} (from this server)`, names, weights, get);
   }
 }

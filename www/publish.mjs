@@ -1,6 +1,6 @@
 // Assembles the page for a static host (GitHub Pages, Netlify, Cloudflare Pages, a bucket, any
 // file server) in one folder: the page, its scripts, the four wasm builds, the service worker
-// (sw.js) with the site's version (a hash of every other file) and its small files written in,
+// (sw.js) with the site's version (a hash of every other file) and each file's hash written in,
 // a `_headers` file for hosts that read one (Netlify, Cloudflare Pages), and a `weights/` folder
 // saying where a model may go. www/build.sh runs it after the wasm builds:
 //
@@ -41,25 +41,44 @@ leave this folder without a model, and the page offers the model from the Huggin
 (or a person drops one).
 `;
 
-// The version: every file but the service worker, which carries it.
-const hash = createHash('sha256');
-for (const path of Object.keys(files).sort()) hash.update(`${path}\0`).update(readFileSync(files[path]));
-const index = readFileSync(join(ROOT, 'index.html'), 'utf8');
-hash.update(index).update(headers).update(weightsReadme);
-const version = hash.digest('hex').slice(0, 16);
+/**
+ * `text` with `from` replaced by `to`, where it is there once.
+ * @param {string} text @param {string} from @param {string} to @param {string} file
+ */
+function fill(text, from, to, file) {
+  if (text.split(from).length !== 2) throw new Error(`${file} no longer has \`${from}\` (once), which www/publish.mjs fills in`);
+  return text.replace(from, to);
+}
 
+// The version: every file but the service worker, which carries it (and the page, which shows it).
+const hash = createHash('sha256');
+const sri = (bytes) => `sha256-${createHash('sha256').update(bytes).digest('base64')}`;
+/** Each file's integrity, by path. */
+const integrity = {};
+for (const path of Object.keys(files).sort()) {
+  const bytes = readFileSync(files[path]);
+  integrity[path] = sri(bytes);
+  hash.update(`${path}\0${integrity[path]}\0`);
+}
+hash.update(headers).update(weightsReadme);
+const source = readFileSync(join(ROOT, 'index.html'), 'utf8');
+const version = hash.update(source).digest('hex').slice(0, 16);
+const index = fill(source, '<meta charset="utf-8">', `<meta charset="utf-8">\n  <meta name="vit-site" content="${version}">`, 'index.html');
+integrity['index.html'] = sri(index);
+
+// Only a folder this script wrote, or none, is replaced.
+const written = (dir) => existsSync(join(dir, 'sw.js')) && readFileSync(join(dir, 'sw.js'), 'utf8').includes("const PREFIX = 'vit-wasm-site-'");
+if (existsSync(out) && readdirSync(out).length && !written(out)) {
+  throw new Error(`${out} is not a site this script wrote (no sw.js of it): not replacing it`);
+}
 rmSync(out, { recursive: true, force: true });
 for (const [path, from] of Object.entries(files)) {
   mkdirSync(dirname(join(out, path)), { recursive: true });
   copyFileSync(from, join(out, path));
 }
-writeFileSync(join(out, 'index.html'), index.replace('<meta charset="utf-8">', `<meta charset="utf-8">\n  <meta name="vit-site" content="${version}">`));
-// Kept when a version installs: everything but the wasm binaries, which are kept as a browser
-// fetches them (it runs two of the four).
-const shell = ['./', ...Object.keys(files).filter((path) => !path.endsWith('.wasm'))];
+writeFileSync(join(out, 'index.html'), index);
 const sw = readFileSync(join(ROOT, 'www', 'sw.js'), 'utf8');
-const filled = sw.replace("const VERSION = 'dev';", `const VERSION = '${version}';`).replace('const SHELL = [];', `const SHELL = ${JSON.stringify(shell)};`);
-if (filled === sw) throw new Error('www/sw.js no longer has the lines publish.mjs fills in');
+const filled = fill(fill(sw, "const VERSION = 'dev';", `const VERSION = '${version}';`, 'www/sw.js'), 'const FILES = {};', `const FILES = ${JSON.stringify(integrity)};`, 'www/sw.js');
 writeFileSync(join(out, 'sw.js'), filled);
 writeFileSync(join(out, '_headers'), headers);
 mkdirSync(join(out, 'weights'));

@@ -1,10 +1,10 @@
 // A static file server for the page: 127.0.0.1 only, `.wasm` as application/wasm, and
 // cross-origin isolation (COOP + COEP) so that threads and precise timers are available.
 //   node www/serve.mjs [--port 8080] [--root .] [--mount /address/=DIR | /address=FILE ...] [--log]
-// It serves the page (index.html, www/, weights/ below the root) and each `--mount`ed folder or
-// file at its address, and nothing else: a link is followed only while it stays inside the
-// folder it is in, so that a person running it on a shared machine serves only what they meant
-// to. GET and HEAD only (others get 405); `Range` is not honoured (a full 200, as HTTP allows). A
+// It serves the page (index.html, www/, weights/ below the root, and a published site's sw.js)
+// and each `--mount`ed folder or file at its address, and nothing else: a link is followed only
+// while it stays inside the folder it is in, so that a person running it on a shared machine
+// serves only what they meant to. GET and HEAD only (others get 405); `Range` is not honoured (a full 200, as HTTP allows). A
 // file that cannot be read (deleted meanwhile, a device's read error) is that request's 500,
 // never the server's end. `--log` writes one line per request on stdout.
 import { once } from 'node:events';
@@ -38,7 +38,7 @@ const folders = [
     if (!prefix?.startsWith('/') || !dir) throw new Error(`--mount ${spec}: expected /address/=FOLDER or /address=FILE`);
     return { prefix, dir: resolve(dir) };
   }),
-  { prefix: '/', dir: root, only: ['index.html', `www${sep}`, `weights${sep}`] },
+  { prefix: '/', dir: root, only: ['index.html', 'sw.js', `www${sep}`, `weights${sep}`] },
 ].sort((a, b) => b.prefix.length - a.prefix.length);
 
 /** @type {Record<string, string>} */

@@ -30,11 +30,13 @@ export async function startSite(updateReady) {
     return `its service worker did not start (${/** @type {Error} */ (e).message})`;
   }
   watchUpdates(registration, updateReady);
+  // The first visit: the worker takes this page over as it starts (before the model's worker
+  // starts, so that the wasm it fetches is kept for offline use).
+  const controlled = navigator.serviceWorker.controller !== null || (await takenOver(registration));
   if (crossOriginIsolated) return null;
-  // The first visit (or a reload that bypassed the worker): once the worker is active, a reload
-  // goes through it and gets its headers.
-  const active = await Promise.race([navigator.serviceWorker.ready.then(() => true), sleep(10_000).then(() => false)]);
-  if (!active) return 'its service worker did not start in time';
+  if (!controlled && !registration.active && !registration.waiting) return 'its service worker did not start';
+  // Not isolated (the first visit, or a reload that bypassed the worker): a reload goes through
+  // the worker and gets its headers.
   try {
     if (sessionStorage.getItem(RELOADED) === VERSION) return "its service worker's headers did not isolate it";
     sessionStorage.setItem(RELOADED, VERSION);
@@ -46,27 +48,52 @@ export async function startSite(updateReady) {
 }
 
 /**
+ * Whether the worker `registration` installs takes this page over, within 10 s.
+ * @param {ServiceWorkerRegistration} registration
+ */
+function takenOver(registration) {
+  return /** @type {Promise<boolean>} */ (
+    new Promise((done) => {
+      navigator.serviceWorker.addEventListener('controllerchange', () => done(true), { once: true });
+      // An install that fails (a file missing on the host) does not keep the page waiting.
+      const installing = registration.installing ?? registration.waiting;
+      installing?.addEventListener('statechange', () => installing.state === 'redundant' && done(false));
+      // An active worker that does not control this page (a reload that bypassed it) will not.
+      if (!installing) done(false);
+      setTimeout(() => done(false), 10_000);
+    })
+  );
+}
+
+/**
  * Calls `updateReady` when a new version has installed beside the one in use.
  * @param {ServiceWorkerRegistration} registration
  * @param {(takeOver: () => void) => void} updateReady
  */
 function watchUpdates(registration, updateReady) {
   let asked = false;
+  // (Another tab may have taken the new version over already: then a reload is all it takes.)
   const takeOver = () => {
     asked = true;
-    registration.waiting?.postMessage('take-over');
+    if (registration.waiting) registration.waiting.postMessage('take-over');
+    else location.reload();
   };
+  let offered = false;
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     if (asked) location.reload();
   });
   const check = () => {
-    if (registration.waiting && navigator.serviceWorker.controller) updateReady(takeOver);
+    if (registration.waiting && navigator.serviceWorker.controller && !offered) {
+      offered = true;
+      updateReady(takeOver);
+    }
   };
+  /** @param {ServiceWorker | null} worker */
+  const watch = (worker) => worker?.addEventListener('statechange', () => worker.state === 'installed' && check());
   check();
-  registration.addEventListener('updatefound', () => {
-    const installing = registration.installing;
-    installing?.addEventListener('statechange', () => installing.state === 'installed' && check());
-  });
+  // One may be installing already (the browser looked for it as the page loaded).
+  watch(registration.installing);
+  registration.addEventListener('updatefound', () => watch(registration.installing));
 }
 
 /**

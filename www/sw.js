@@ -4,18 +4,19 @@
 //   own responses, so that after one reload the page is cross-origin isolated (the technique of
 //   coi-serviceworker). Headers a host sends itself are left as they are.
 // - Offline after the first visit: the page, its scripts and the wasm builds this browser runs
-//   are kept in a cache named for the site's version (a content hash), so a new version never
-//   mixes with an old one; an old version's cache goes when the new one takes over, which is when
-//   the page asks (its "reload" notice), never mid-session. Models are not kept here: the page
-//   keeps them in OPFS, and the weights' requests pass through untouched.
+//   are kept in a cache named for the site's version (a content hash), each file checked against
+//   the hash this version has for it, so a new version on the host never mixes into an old one's
+//   cache; an old version's cache goes when the new one takes over, which is when the page asks
+//   (its "reload" notice), never mid-session. Models are not kept here: the page keeps them in
+//   OPFS, and the weights' requests pass through untouched.
 // Anything it cannot answer goes to the network as if it were not there.
 
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 
 /** The site's version (www/publish.mjs writes it). */
 const VERSION = 'dev';
-/** The site's small files, kept when this version installs (www/publish.mjs writes them). @type {string[]} */
-const SHELL = [];
+/** The site's files and their SHA-256 (subresource integrity's form), by path (www/publish.mjs writes them). @type {Record<string, string>} */
+const FILES = {};
 const PREFIX = 'vit-wasm-site-';
 const CACHE = PREFIX + VERSION;
 
@@ -35,6 +36,15 @@ function cacheKey(request) {
 }
 
 /**
+ * The integrity this version has for the file at `key` (a cache key), or undefined.
+ * @param {string} key
+ */
+const integrity = (key) => FILES[key.slice(scope.href.length)];
+
+/** A request for `key` that revalidates (a new version's files never come from the HTTP cache's old ones) and checks the bytes. @param {string} key */
+const fresh = (key) => new Request(key, { cache: 'no-cache', credentials: 'same-origin', integrity: integrity(key) });
+
+/**
  * `response` with COOP and COEP where it has none, so that a page (and its workers) served
  * without them is cross-origin isolated.
  * @param {Response} response
@@ -48,8 +58,9 @@ function isolated(response) {
 }
 
 /**
- * The kept copy of `key`, else the network's (revalidated, so that a new version's files never
- * come from the HTTP cache's old ones), kept when it is whole.
+ * The kept copy of `key`, else the network's, kept when it is this version's. One that is not
+ * (the host has a newer version) is not served into this one: a 503, and the newer version is
+ * looked for, so that the page offers it.
  * @param {string} key
  * @param {FetchEvent} event
  */
@@ -57,14 +68,27 @@ async function answer(key, event) {
   const cache = await caches.open(CACHE);
   const kept = await cache.match(key);
   if (kept) return isolated(kept);
-  const response = await fetch(key, { cache: 'no-cache', credentials: 'same-origin' });
-  if (response.ok && response.status === 200) event.waitUntil(cache.put(key, response.clone()).catch(() => {}));
+  if (!integrity(key)) return isolated(await fetch(key, { cache: 'no-cache', credentials: 'same-origin' }));
+  let response;
+  try {
+    response = await fetch(fresh(key));
+  } catch (e) {
+    // Offline, or other bytes than this version's: which, the same request without the check tells.
+    const plain = await fetch(key, { method: 'HEAD', cache: 'no-cache', credentials: 'same-origin' });
+    if (!plain.ok) return isolated(plain);
+    event.waitUntil(sw.registration.update().catch(() => {}));
+    return new Response(`${key}: the host has a newer version of this page; reload it`, { status: 503, headers: { 'Content-Type': 'text/plain' } });
+  }
+  if (response.status === 200) event.waitUntil(cache.put(key, response.clone()).catch(() => {}));
   return isolated(response);
 }
 
 sw.addEventListener('install', (event) => {
   // A new version waits for the page's reload; the first one takes over at once.
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL.map((path) => new Request(new URL(path, scope), { cache: 'no-cache' })))));
+  // The page and its scripts now; the wasm builds as this browser runs them (two of the four at
+  // most).
+  const shell = Object.keys(FILES).filter((path) => !path.endsWith('.wasm'));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(shell.map((path) => fresh(new URL(path, scope).href)))));
 });
 
 sw.addEventListener('activate', (event) => {

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, launchFirefox, readCard, serverAndBrowser, serveWithModel, startServer } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, launchFirefox, plainServer, readCard, serverAndBrowser, serveWithModel, siteWithModel, startServer } from './harness.mjs';
 
 const env = serverAndBrowser(() => startServer(), launchFirefox);
 
@@ -94,6 +94,27 @@ test('Firefox keeps the server model in OPFS and starts from there on the next v
     assert.equal(server.requests.filter((line) => line.startsWith('GET /weights/vit-base-patch16-224/model.safetensors ')).length, 1);
     await classify(page, [image('grey.png')], ['grey.png']);
     assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'the kept model in Firefox');
+  } finally {
+    await context.close();
+    server.stop();
+  }
+});
+
+test('Firefox runs the published site from a server without COOP/COEP, and says how many threads it has', { timeout: 600_000 }, async (t) => {
+  const server = await plainServer(siteWithModel());
+  const context = await env.browser.createBrowserContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(server.url);
+    await waitStatus(page, /^ready$/);
+    // Whether Firefox lets the service worker isolate the page decides the threads; either way
+    // the page says which, and classifies like the reference.
+    const isolated = await page.evaluate(() => self.crossOriginIsolated);
+    const threads = await page.$eval('[data-testid=threads]', (e) => e.textContent);
+    t.diagnostic(`Firefox on a plain server: crossOriginIsolated ${isolated}; "${threads}"`);
+    assert.match(threads, isolated ? /^[2-9]\d* CPU threads$/ : /^1 CPU thread \(this page is not cross-origin isolated: .+\)$/);
+    await classify(page, [image('grey.png')], ['grey.png']);
+    assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'the published site in Firefox');
   } finally {
     await context.close();
     server.stop();

@@ -2,7 +2,7 @@
 // reference outputs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,30 @@ export async function serveWithModel(model, extra = {}) {
   const mounts = { '/weights/vit-base-patch16-224/': resolve(model) };
   for (const [name, path] of Object.entries(extra)) mounts[`/weights/bench/${name}${statSync(path).isDirectory() ? '/' : ''}`] = path;
   return startServer(ROOT, mounts);
+}
+
+/// A copy of the published site (site/, www/publish.mjs) with the tiny model where a model goes;
+/// returns its folder.
+export function siteWithModel() {
+  const dir = mkdtempSync(join(tmpdir(), 'vit-site-'));
+  cpSync(join(ROOT, 'site'), dir, { recursive: true });
+  const weights = join(dir, 'weights', 'vit-base-patch16-224');
+  mkdirSync(weights);
+  for (const file of ['model.safetensors', 'config.json', 'preprocessor_config.json']) copyFileSync(join(FIXTURES, 'tiny_hf', file), join(weights, file));
+  return dir;
+}
+
+/// Python's http.server over `dir`: a plain static server, no COOP/COEP; returns { url, stop }.
+export async function plainServer(dir) {
+  const proc = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const url = await new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      const m = String(d).match(/\(http:\/\/[^:]+:(\d+)\/\)/);
+      if (m) resolve(`http://127.0.0.1:${m[1]}/`);
+    });
+    proc.on('exit', (code) => reject(new Error(`http.server exited with ${code}`)));
+  });
+  return { url, stop: () => proc.kill() };
 }
 
 /// Waits until the page's status matches `pattern`.

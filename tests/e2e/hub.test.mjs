@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startHub } from '../hub/server.mjs';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, assertLikeReference, classifyFile, image, keptModels, launch, openPage, startServer, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, assertLikeReference, classifyFile, image, keptModels, launch, openPage, startServer, waitStatus } from './harness.mjs';
 
 const DEFAULT = 'google/vit-base-patch16-224';
 const TIMM = 'timm/vit_tiny_test.fixture';
@@ -111,6 +111,11 @@ test('a page without a model offers the hub model in one click, keeps it, and st
   await ready(page);
   assert.match(await page.locator('#model-info').textContent(), /^google\/vit-base-patch16-224 \(Hugging Face hub\): .* read from this browser's storage\.$/);
   assert.deepEqual(requestsSince(before), []);
+  assert.equal(new URL(page.url()).searchParams.get('model'), DEFAULT);
+  // A dropped model: the address no longer names the hub's.
+  await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+  await page.locator('#model-info').filter({ hasText: /^model\.safetensors: ViT/ }).waitFor();
+  assert.equal(new URL(page.url()).search, '');
   await context.close();
 });
 

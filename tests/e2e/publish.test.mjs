@@ -5,39 +5,14 @@
 // replaces the old one's files; a broken service worker never blocks the page. With the headers
 // sent (www/serve.mjs): no reload at all.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, FIXTURES, ROOT, assertLikeReference, classifyFile, image, launch, startServer, waitStatus } from './harness.mjs';
+import { ARTIFACTS, assertLikeReference, classifyFile, image, launch, plainServer, siteWithModel, startServer, waitStatus } from './harness.mjs';
 
-const SITE = join(ROOT, 'site');
 const ready = (page) => waitStatus(page, /^ready$/);
 const classifyGrey = (page) => classifyFile(page, image('grey.png'));
-
-/** A copy of the published site with the tiny model where a model goes. */
-function siteWithModel() {
-  const dir = mkdtempSync(join(tmpdir(), 'vit-site-'));
-  cpSync(SITE, dir, { recursive: true });
-  const weights = join(dir, 'weights', 'vit-base-patch16-224');
-  mkdirSync(weights);
-  for (const file of ['model.safetensors', 'config.json', 'preprocessor_config.json']) copyFileSync(join(FIXTURES, 'tiny_hf', file), join(weights, file));
-  return dir;
-}
-
-/** Python's http.server over `dir`: a plain static server. */
-async function plainServer(dir) {
-  const proc = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const url = await new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d) => {
-      const m = String(d).match(/\(http:\/\/[^:]+:(\d+)\/\)/);
-      if (m) resolve(`http://127.0.0.1:${m[1]}/`);
-    });
-    proc.on('exit', (code) => reject(new Error(`http.server exited with ${code}`)));
-  });
-  return { url, stop: () => proc.kill() };
-}
 
 const env = { stops: [] };
 before(async () => {
@@ -101,13 +76,20 @@ test('on a server without COOP/COEP: one reload for threads, none after; offline
   await context.close();
 });
 
-test('with the headers sent by the host: no reload', async () => {
+test('with the headers sent by the host: no reload, and offline after that one visit', async () => {
   const server = await startServer(siteWithModel());
   env.stops.push(server.stop);
   const { context, page, counted } = await openCounted(server.url);
   assert.equal(counted.navigations, 1);
   assert.equal(await isolated(page), true);
   assert.match(await page.getByTestId('threads').textContent(), /^[2-9]\d* CPU threads$/);
+  await page.getByTestId('stored-model').waitFor();
+  server.stop();
+  await context.setOffline(true);
+  await page.reload();
+  await ready(page);
+  assert.equal(await isolated(page), true);
+  assertLikeReference('grey.png', await classifyGrey(page), 'the published site, offline after one visit');
   await context.close();
 });
 
@@ -132,9 +114,14 @@ test('a new version is offered with a notice, runs after the reload, and replace
   const oldVersion = await first.page.locator('meta[name=vit-site]').getAttribute('content');
   await first.page.close();
 
-  // A new build: another version in the page and its service worker.
+  // A new build: another version in the page, and in its service worker with the page's hash.
   const newVersion = 'f'.repeat(16);
-  for (const file of ['index.html', 'sw.js']) writeFileSync(join(dir, file), readFileSync(join(dir, file), 'utf8').replaceAll(oldVersion, newVersion));
+  const sri = (text) => `sha256-${createHash('sha256').update(text).digest('base64')}`;
+  const oldIndex = readFileSync(join(dir, 'index.html'), 'utf8');
+  const newIndex = oldIndex.replaceAll(oldVersion, newVersion);
+  const sw = readFileSync(join(dir, 'sw.js'), 'utf8');
+  writeFileSync(join(dir, 'index.html'), newIndex);
+  writeFileSync(join(dir, 'sw.js'), sw.replaceAll(oldVersion, newVersion).replace(sri(oldIndex), sri(newIndex)));
   const page = await first.context.newPage();
   await page.goto(server.url);
   await ready(page);
