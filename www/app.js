@@ -178,7 +178,9 @@ function showThreads() {
   const threads = client.threads;
   const why = notIsolated
     ? `this page is not cross-origin isolated: ${notIsolated}`
-    : navigator.hardwareConcurrency < 2 ? 'this device has one core' : client.backend === 'ndarray' ? 'ndarray runs on one' : 'as the address asks';
+    : client.threadsFailed && client.backend !== 'ndarray'
+      ? client.threadsFailed
+      : navigator.hardwareConcurrency < 2 ? 'this device has one core' : client.backend === 'ndarray' ? 'ndarray runs on one' : 'as the address asks';
   $('threads').textContent = threads > 1 ? `${threads} CPU threads` : `1 CPU thread (${why})`;
   $('threads').hidden = client.backend === 'wgpu';
 }

@@ -1,5 +1,8 @@
 // The webcam: started and stopped on request, and its current frame as a JPEG file (the form
-// pictures are kept and classified in). Frames are taken when asked for, never queued.
+// pictures are kept and classified in). Frames are taken when asked for, never queued. On a
+// phone the camera facing away from the person is asked for first (it films what they point
+// at); a switch goes through the device's cameras in turn (by device, since not every camera
+// says which way it faces). A camera facing the person is shown mirrored, as a mirror.
 
 const FRAME_SIDE = 320; // the longer side of a frame kept: more than the model's input needs
 const QUALITY = 0.9;
@@ -23,6 +26,9 @@ function explain(e) {
   }
 }
 
+/** @type {MediaTrackConstraints} */
+const AWAY = { facingMode: { ideal: 'environment' } };
+
 /** @param {HTMLVideoElement} video */
 export function setupCamera(video) {
   /** @type {MediaStream | null} */
@@ -30,6 +36,8 @@ export function setupCamera(video) {
   /** @type {Promise<void> | null} */
   let starting = null; // a start waiting for the person's permission: a second one waits for it
   const canvas = document.createElement('canvas');
+  /** The camera asked for: the one facing away from the person, or a device by its id. */
+  let wanted = AWAY;
 
   return {
     get on() {
@@ -40,18 +48,36 @@ export function setupCamera(video) {
       starting ??= (async () => {
         try {
           if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser gives this page no camera (it needs https or localhost)'), { name: 'TypeError' });
-          stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+          stream = await navigator.mediaDevices.getUserMedia({ video: { ...wanted, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+          // A webcam that does not say which way it faces (most on computers) faces the person.
+          video.classList.toggle('mirrored', (stream.getVideoTracks()[0]?.getSettings().facingMode ?? 'user') === 'user');
           video.srcObject = stream;
           video.hidden = false;
           await video.play();
         } catch (e) {
           this.stop();
+          // A camera gone since it was chosen: the next start asks as the first did.
+          wanted = AWAY;
           throw new Error(explain(e));
         } finally {
           starting = null;
         }
       })();
       return starting;
+    },
+    /** How many cameras this device has (known once one has started). */
+    async count() {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      return devices.filter((d) => d.kind === 'videoinput').length;
+    },
+    /** Starts the device's next camera in place of the one on now. */
+    async next() {
+      const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+      const now = stream?.getVideoTracks()[0]?.getSettings().deviceId;
+      const next = cameras[(cameras.findIndex((d) => d.deviceId === now) + 1) % cameras.length];
+      if (next) wanted = { deviceId: { exact: next.deviceId } };
+      this.stop();
+      await this.start();
     },
     stop() {
       for (const track of stream?.getTracks() ?? []) track.stop();

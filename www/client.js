@@ -29,6 +29,12 @@ function buildLists({ threads, relaxed }) {
   };
 }
 
+/**
+ * How long a thread pool may take to start. Firefox can freeze a worker that starts its pool
+ * (its own timers stop with it), so the page keeps the time.
+ */
+const POOL_START_S = 10;
+
 /** @param {BuildName} build */
 export const threaded = (build) => build.startsWith('threads');
 
@@ -47,10 +53,14 @@ export class ModelClient {
   #builds;
   #threads;
   #kernel;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #poolWatch;
   /** The build the worker runs. @type {BuildName} */
   build;
   /** The backend the worker has started. @type {BackendName | null} */
   backend = null;
+  /** Why the threaded builds did not start here; null where none failed. @type {string | null} */
+  threadsFailed = null;
 
   /**
    * @param {{ threads: number, relaxed: boolean, kernel: (build: BuildName) => string }} options
@@ -123,7 +133,11 @@ export class ModelClient {
     const worker = new Worker(url, { type: 'module' });
     this.#worker = worker;
     worker.onmessage = ({ data }) => {
-      if ('event' in data) return /** @type {any} */ (this.#listeners)[data.event]?.(data);
+      if ('event' in data) {
+        if (data.event === 'pool') this.#watchPool(worker, data.threads);
+        if (data.event === 'kernel') clearTimeout(this.#poolWatch);
+        return /** @type {any} */ (this.#listeners)[data.event]?.(data);
+      }
       const reply = /** @type {import('./protocol.js').Reply} */ (data);
       const pending = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
@@ -139,6 +153,7 @@ export class ModelClient {
     } catch (e) {
       const failed = this.build;
       if (!(e instanceof WorkerError) || e.code !== Code.startFailed) throw e;
+      if (threaded(failed)) this.threadsFailed = e.message;
       for (const list of Object.values(this.#builds)) {
         const i = list.indexOf(failed);
         if (i >= 0 && list.length > 1) list.splice(i, 1);
@@ -149,8 +164,23 @@ export class ModelClient {
     }
   }
 
+  /**
+   * Fails the calls waiting on `worker` (a start-failed error: the next build is tried) when its
+   * pool of `threads` has not started within POOL_START_S.
+   * @param {Worker} worker
+   * @param {number} threads
+   */
+  #watchPool(worker, threads) {
+    clearTimeout(this.#poolWatch);
+    this.#poolWatch = setTimeout(() => {
+      const late = `the ${this.build} build did not start: its ${threads} threads did not start within ${POOL_START_S} s`;
+      if (this.#worker === worker) this.#rejectAll(new WorkerError(late, Code.startFailed));
+    }, POOL_START_S * 1000);
+  }
+
   /** @param {Error} error */
   #stop(error) {
+    clearTimeout(this.#poolWatch);
     this.#worker?.terminate();
     this.#worker = null;
     this.#rejectAll(error);

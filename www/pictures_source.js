@@ -265,6 +265,7 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
     try {
       await camera.start();
       $('camera-toggle').textContent = 'Stop the webcam';
+      $('camera-switch').hidden = (await camera.count()) < 2;
       $('camera-live-label').hidden = false;
       cameraStatus('Hold a class’s record button to add what the webcam sees to it.');
       return true;
@@ -280,6 +281,7 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
     recording = null;
     input('camera-live').checked = false;
     $('camera-live-label').hidden = true;
+    $('camera-switch').hidden = true;
     $('camera-toggle').textContent = 'Start the webcam';
     $('live-labels').replaceChildren();
   }
@@ -331,6 +333,17 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
     $('camera-status').classList.remove('error');
     if (camera.on) stopCamera();
     else await startCamera();
+  });
+  $('camera-switch').addEventListener('click', async () => {
+    $('camera-status').classList.remove('error');
+    try {
+      await camera.next();
+      if (input('camera-live').checked) live();
+    } catch (e) {
+      stopCamera();
+      cameraStatus(/** @type {Error} */ (e).message);
+      $('camera-status').classList.add('error');
+    }
   });
   $('camera-live').addEventListener('change', () => {
     if (input('camera-live').checked) live();

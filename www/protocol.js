@@ -168,6 +168,7 @@
 
 // ---- events --------------------------------------------------------------------------------------
 
+/** @typedef {{ event: 'pool', threads: number }} PoolEvent A threaded build's pool starting (the kernel event follows once it has). */
 /** @typedef {{ event: 'kernel' } & KernelChoice} KernelEvent The CPU matmul kernel chosen at start. */
 /**
  * The weights streaming in: `seconds` since the first byte; `total` 0 when unknown.
@@ -183,7 +184,7 @@
  */
 /** @typedef {{ event: 'step', step: number, loss: number }} StepEvent A training step's loss. */
 /** @typedef {{ event: 'epoch', report: EpochReport }} EpochEvent An epoch's scores. */
-/** @typedef {KernelEvent | LoadEvent | KeptEvent | ProgressEvent | StepEvent | EpochEvent} WorkerEvent */
+/** @typedef {PoolEvent | KernelEvent | LoadEvent | KeptEvent | ProgressEvent | StepEvent | EpochEvent} WorkerEvent */
 /**
  * Each event by its name.
  * @typedef {{ [E in WorkerEvent as E['event']]: E }} Events

@@ -20,8 +20,9 @@ const walk = (dir) => readdirSync(dir, { recursive: true, withFileTypes: true })
 /** The site's files: { path in the site: path here }. */
 const files = {};
 for (const name of readdirSync(join(ROOT, 'www'))) {
-  if ((name.endsWith('.js') && name !== 'sw.js') || name.endsWith('.css')) files[`www/${name}`] = join(ROOT, 'www', name);
+  if ((name.endsWith('.js') && name !== 'sw.js') || name.endsWith('.css') || name.endsWith('.webmanifest')) files[`www/${name}`] = join(ROOT, 'www', name);
 }
+for (const path of walk(join(ROOT, 'www', 'icons'))) files[`www/icons/${path}`] = join(ROOT, 'www', 'icons', path);
 for (const build of BUILDS) {
   const dir = join(ROOT, 'www', build);
   if (!existsSync(join(dir, 'vit_wasm_bg.wasm'))) throw new Error(`${dir} is not built: run bash www/build.sh`);

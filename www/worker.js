@@ -42,7 +42,11 @@ const post = (event) => scope.postMessage(event);
 const started = (async () => {
   const vit = /** @type {Vit} */ (await import(`./${PACKAGES[build]}/vit_wasm.js`));
   await vit.default();
-  if (build.startsWith('threads')) await /** @type {ThreadedVit} */ (vit).initThreadPool(Number(params.get('threads')));
+  if (build.startsWith('threads')) {
+    const threads = Number(params.get('threads'));
+    post({ event: 'pool', threads });
+    await /** @type {ThreadedVit} */ (vit).initThreadPool(threads);
+  }
   // Before any model loads: the weights are laid out for the kernel.
   post({ event: 'kernel', ...vit.chooseCpuKernel(params.get('kernel') ?? undefined) });
   return { vit, data: new vit.CifarData(), pictures: new vit.PictureData(), sources: new ModelSources(vit, post), backend: null, model: null };

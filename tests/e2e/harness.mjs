@@ -101,9 +101,17 @@ export async function trainHead(page, { epochs, lr }) {
   await page.getByTestId('finetune-epochs').fill(String(epochs));
   await page.getByTestId('finetune-batch-size').fill('32');
   await page.getByTestId('finetune-lr').fill(String(lr));
+  // The click disables the button at once, and the run enables it again once its accuracy (or
+  // error) is shown: the previous run's stay on the page until this one has checked its options.
   await page.getByTestId('finetune-start').click();
+  await page.waitForFunction(
+    () =>
+      !(/** @type {HTMLButtonElement} */ (document.querySelector('[data-testid=finetune-start]')).disabled) &&
+      (/\d/.test(document.querySelector('[data-testid=finetune-accuracy]').textContent) || !document.querySelector('[data-testid=finetune-error]').hidden),
+    null,
+    { timeout: 300_000, polling: 100 },
+  );
   const error = page.getByTestId('finetune-error');
-  await page.getByTestId('finetune-accuracy').filter({ hasText: /\d/ }).or(error.locator('visible=true')).first().waitFor({ timeout: 300_000 });
   assert.equal(await error.isVisible(), false, await error.textContent());
   return {
     accuracy: Number(await page.getByTestId('finetune-accuracy').textContent()),
@@ -137,9 +145,14 @@ export async function classifyFile(page, path) {
 }
 
 /// Debian's Chromium; with `webgpu`, WebGPU through SwiftShader; with `camera`, a fake webcam
-/// playing `fakeCameraVideo()` (to contexts granted the camera permission).
-export async function launch({ webgpu = true, camera = false } = {}) {
-  const cameraArgs = camera ? ['--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${fakeCameraVideo()}`] : [];
+/// playing `fakeCameraVideo()`, or with `cameras` that many fake webcams of Chromium's own
+/// pattern (a phone's two), to contexts granted the camera permission.
+export async function launch({ webgpu = true, camera = false, cameras = 0 } = {}) {
+  const cameraArgs = camera
+    ? ['--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${fakeCameraVideo()}`]
+    : cameras
+      ? [`--use-fake-device-for-media-stream=device-count=${cameras}`]
+      : [];
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: [...(webgpu ? ['--enable-unsafe-webgpu'] : []), ...cameraArgs, '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, openPage, openWithModel, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, LOSSLESS, TINY_MODEL, assertLikeReference, image, launch, openPage, openWithModel, readCard, serverAndBrowser, waitStatus } from './harness.mjs';
 
 const env = serverAndBrowser();
 
@@ -142,5 +142,89 @@ test('a model runs at another input size on request, and back at its own', async
   } finally {
     writeFileSync(join(ARTIFACTS, 'page-input-size.log'), logs.join('\n'));
     await page.close();
+  }
+});
+
+test('a thread pool that never starts is given up on: the next build runs, and the page says why', async () => {
+  const context = await env.browser.newContext();
+  // The pool's workers fetch their script again as they start: those fetches never answer (as
+  // in a worker Firefox froze), while the first, the build's own import, goes through.
+  const seen = new Set();
+  await context.route('**/snippets/*/src/workerHelpers.no-bundler.js', (route) => {
+    const build = new URL(route.request().url()).pathname.split('/')[2];
+    if (!seen.has(build)) {
+      seen.add(build);
+      return route.continue();
+    }
+  });
+  const { page, logs } = await openPage(context, env.server.url, 90_000);
+  try {
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    if (cores < 2) return;
+    assert.deepEqual([...seen].sort(), ['pkg-threads', 'pkg-threads-relaxed'], 'each threaded build was tried');
+    assert.equal(await page.getByTestId('threads').textContent(), `1 CPU thread (the threads build did not start: its ${cores} threads did not start within 10 s)`);
+    assert.match(await page.getByTestId('cpu-kernel').getAttribute('title'), /^wasm build single/);
+    await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+    await waitReady(page);
+    await page.getByTestId('image-input').setInputFiles([image('grey.png')]);
+    await waitReady(page);
+    assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, 'after the threaded builds were given up');
+  } catch (e) {
+    throw new Error(`${e.message}\n${logs.join('\n')}`, { cause: e });
+  } finally {
+    await context.close();
+  }
+});
+
+test('on a phone: nothing wider than the screen, targets a finger can hit, the rear camera first and a switch', async () => {
+  const browser = await launch({ webgpu: false, cameras: 2 });
+  try {
+    for (const width of [360, 390, 414]) {
+      const context = await browser.newContext({ viewport: { width, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, permissions: ['camera'] });
+      const { page, logs } = await openPage(context, env.server.url);
+      try {
+        await page.getByTestId('model-input').setInputFiles(TINY_MODEL);
+        await waitReady(page);
+        await page.getByTestId('image-input').setInputFiles([image('grey.png'), image('gradient.png')]);
+        await waitReady(page);
+        assertLikeReference('grey.png', (await page.evaluate(readCard, 'grey.png')).labels, `at ${width} px`);
+
+        // The webcam asks for the camera facing away from the person; the switch goes to the other.
+        await page.getByTestId('camera-toggle').tap();
+        await page.getByTestId('camera-video').locator('visible=true').waitFor();
+        const track = () => page.getByTestId('camera-video').evaluate((v) => {
+          const t = /** @type {MediaStream} */ (/** @type {HTMLVideoElement} */ (v).srcObject).getVideoTracks()[0];
+          return { label: t.label, asked: t.getConstraints().facingMode ?? null };
+        });
+        const first = await track();
+        assert.match(JSON.stringify(first.asked), /"environment"/);
+        await page.getByTestId('camera-switch').tap();
+        await page.waitForFunction((label) => document.getElementById('camera-video').srcObject?.getVideoTracks()[0].label !== label, first.label);
+        assert.notEqual((await track()).label, first.label, 'the other camera');
+
+        for (const source of ['source-pictures', 'source-cifar']) {
+          await page.getByTestId(source).tap();
+          const { scrollWidth, wide, coarse, small } = await page.evaluate((width) => ({
+            scrollWidth: document.documentElement.scrollWidth,
+            wide: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 0.5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`),
+            coarse: matchMedia('(pointer: coarse)').matches,
+            small: [...document.querySelectorAll('button, select, .button, input[type=number], input[type=text]')]
+              .filter((e) => e.checkVisibility() && e.getBoundingClientRect().height < 44)
+              .map((e) => `${e.id || e.textContent}: ${e.getBoundingClientRect().height} px`),
+          }), width);
+          assert.equal(scrollWidth, width, `nothing wider than the ${width} px screen (${source}): ${wide.join(', ')}`);
+          assert.ok(coarse, 'a phone points coarsely');
+          assert.deepEqual(small, [], 'every control at least 44 px high');
+        }
+        await page.getByTestId('source-pictures').tap();
+        await page.screenshot({ path: join(ARTIFACTS, `phone-${width}.png`), fullPage: true });
+      } catch (e) {
+        throw new Error(`${e.message}\n${logs.join('\n')}`, { cause: e });
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
   }
 });

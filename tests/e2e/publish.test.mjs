@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, assertLikeReference, classifyFile, image, launch, plainServer, siteWithModel, startServer, waitStatus } from './harness.mjs';
+import { ARTIFACTS, FIXTURES, assertLikeReference, classifyFile, image, launch, plainServer, siteWithModel, startServer, trainHead, waitStatus } from './harness.mjs';
 
 const ready = (page) => waitStatus(page, /^ready$/);
 const classifyGrey = (page) => classifyFile(page, image('grey.png'));
@@ -36,6 +36,21 @@ async function openCounted(url) {
 
 const isolated = (page) => page.evaluate(() => crossOriginIsolated);
 
+/** Fine-tunes a CIFAR-10 head on the synthetic batches; how many features it computed. */
+async function fineTune(page) {
+  const cifar = (name) => join(FIXTURES, 'cifar', name);
+  await page.getByTestId('source-cifar').click();
+  await page.getByTestId('cifar-train-input').setInputFiles([cifar('data_batch_1.bin'), cifar('data_batch_2.bin')]);
+  await page.locator('#train-info').filter({ hasText: /^400 images/ }).waitFor();
+  await page.getByTestId('cifar-test-input').setInputFiles(cifar('test_batch.bin'));
+  await page.locator('#test-info').filter({ hasText: /^200 images/ }).waitFor();
+  await page.getByTestId('finetune-samples').fill('100');
+  await page.getByTestId('finetune-test-samples').fill('50');
+  const { accuracy, computed } = await trainHead(page, { epochs: 2, lr: 0.01 });
+  assert.ok(accuracy > 0, `test accuracy ${accuracy}%`);
+  return computed;
+}
+
 test('on a server without COOP/COEP: one reload for threads, none after; offline it still runs', async () => {
   const server = await plainServer(siteWithModel());
   env.stops.push(server.stop);
@@ -56,6 +71,16 @@ test('on a server without COOP/COEP: one reload for threads, none after; offline
   await row.waitFor();
   const [, megabytes] = (await row.textContent()).match(/^This page's files, for offline use: ([\d.]+) MB/) ?? [];
   assert.ok(Number(megabytes) > 1, await row.textContent());
+  // Installable: Chromium finds nothing missing in the page (the manifest, its icons, the service
+  // worker); that a test's context is incognito-like is the one thing it names.
+  const cdp = await context.newCDPSession(page);
+  const manifest = await cdp.send('Page.getAppManifest');
+  assert.deepEqual(manifest.errors, [], 'the manifest parses');
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  assert.deepEqual(installabilityErrors.filter((e) => e.errorId !== 'in-incognito'), [], 'the page is installable');
+  await cdp.detach();
+  // Features for a fine-tune, kept (in IndexedDB) for the offline visit.
+  assert.equal(await fineTune(page), 150);
 
   // Offline, the server gone too: the page from the service worker, the model from OPFS (kept
   // on the first visit).
@@ -66,6 +91,7 @@ test('on a server without COOP/COEP: one reload for threads, none after; offline
   assert.match(await page.locator('#model-info').textContent(), /read from this browser's storage\. Offline: this page and its model came from this browser\.$/);
   assert.equal(await isolated(page), true);
   assertLikeReference('grey.png', await classifyGrey(page), 'the published site, offline');
+  assert.equal(await fineTune(page), 0, 'offline, a fine-tune runs on the kept features');
   await page.screenshot({ path: join(ARTIFACTS, 'site-offline.png'), fullPage: true });
   await context.setOffline(false);
 
