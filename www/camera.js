@@ -48,7 +48,13 @@ export function setupCamera(video) {
       starting ??= (async () => {
         try {
           if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('this browser gives this page no camera (it needs https or localhost)'), { name: 'TypeError' });
-          stream = await navigator.mediaDevices.getUserMedia({ video: { ...wanted, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+          const ask = () => navigator.mediaDevices.getUserMedia({ video: { ...wanted, width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+          stream = await ask().catch((e) => {
+            // The camera chosen is gone (unplugged): the one asked for first instead.
+            if (wanted === AWAY || (e?.name !== 'OverconstrainedError' && e?.name !== 'NotFoundError')) throw e;
+            wanted = AWAY;
+            return ask();
+          });
           // A webcam that does not say which way it faces (most on computers) faces the person.
           video.classList.toggle('mirrored', (stream.getVideoTracks()[0]?.getSettings().facingMode ?? 'user') === 'user');
           video.srcObject = stream;
@@ -56,8 +62,6 @@ export function setupCamera(video) {
           await video.play();
         } catch (e) {
           this.stop();
-          // A camera gone since it was chosen: the next start asks as the first did.
-          wanted = AWAY;
           throw new Error(explain(e));
         } finally {
           starting = null;
@@ -72,6 +76,7 @@ export function setupCamera(video) {
     },
     /** Starts the device's next camera in place of the one on now. */
     async next() {
+      if (starting) return starting;
       const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
       const now = stream?.getVideoTracks()[0]?.getSettings().deviceId;
       const next = cameras[(cameras.findIndex((d) => d.deviceId === now) + 1) % cameras.length];

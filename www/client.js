@@ -133,6 +133,8 @@ export class ModelClient {
     const worker = new Worker(url, { type: 'module' });
     this.#worker = worker;
     worker.onmessage = ({ data }) => {
+      // A replaced worker's last messages are not this one's.
+      if (this.#worker !== worker) return;
       if ('event' in data) {
         if (data.event === 'pool') this.#watchPool(worker, data.threads);
         if (data.event === 'kernel') clearTimeout(this.#poolWatch);

@@ -265,7 +265,8 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
     try {
       await camera.start();
       $('camera-toggle').textContent = 'Stop the webcam';
-      $('camera-switch').hidden = (await camera.count()) < 2;
+      const several = (await camera.count()) > 1;
+      $('camera-switch').hidden = !camera.on || !several;
       $('camera-live-label').hidden = false;
       cameraStatus('Hold a class’s record button to add what the webcam sees to it.');
       return true;
@@ -336,6 +337,9 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
   });
   $('camera-switch').addEventListener('click', async () => {
     $('camera-status').classList.remove('error');
+    // The camera is off for a moment: neither button means anything until the other is on.
+    const buttons = [$('camera-switch'), $('camera-toggle')].map((b) => /** @type {HTMLButtonElement} */ (b));
+    for (const b of buttons) b.disabled = true;
     try {
       await camera.next();
       if (input('camera-live').checked) live();
@@ -343,6 +347,8 @@ export function setupPictures({ client, recover, changed, chosen, isModelLoaded 
       stopCamera();
       cameraStatus(/** @type {Error} */ (e).message);
       $('camera-status').classList.add('error');
+    } finally {
+      for (const b of buttons) b.disabled = false;
     }
   });
   $('camera-live').addEventListener('change', () => {

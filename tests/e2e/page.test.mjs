@@ -199,16 +199,22 @@ test('on a phone: nothing wider than the screen, targets a finger can hit, the r
         const first = await track();
         assert.match(JSON.stringify(first.asked), /"environment"/);
         await page.getByTestId('camera-switch').tap();
-        await page.waitForFunction((label) => document.getElementById('camera-video').srcObject?.getVideoTracks()[0].label !== label, first.label);
+        await page.waitForFunction((label) => {
+          const now = document.getElementById('camera-video').srcObject?.getVideoTracks()[0];
+          return now !== undefined && now.label !== label;
+        }, first.label);
         assert.notEqual((await track()).label, first.label, 'the other camera');
 
+        // A class card too (its name field and buttons).
+        await page.locator('#add-class').tap();
+        await page.locator('.class-card').first().waitFor();
         for (const source of ['source-pictures', 'source-cifar']) {
           await page.getByTestId(source).tap();
           const { scrollWidth, wide, coarse, small } = await page.evaluate((width) => ({
             scrollWidth: document.documentElement.scrollWidth,
             wide: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 0.5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`),
             coarse: matchMedia('(pointer: coarse)').matches,
-            small: [...document.querySelectorAll('button, select, .button, input[type=number], input[type=text]')]
+            small: [...document.querySelectorAll('button, select, .button, input[type=number], input[type=text], input:not([type])')]
               .filter((e) => e.checkVisibility() && e.getBoundingClientRect().height < 44)
               .map((e) => `${e.id || e.textContent}: ${e.getBoundingClientRect().height} px`),
           }), width);
