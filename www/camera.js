@@ -26,6 +26,9 @@ function explain(e) {
   }
 }
 
+/** The device's cameras (their names once the person has allowed one). */
+const cameras = async () => (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+
 /** @type {MediaTrackConstraints} */
 const AWAY = { facingMode: { ideal: 'environment' } };
 
@@ -71,15 +74,14 @@ export function setupCamera(video) {
     },
     /** How many cameras this device has (known once one has started). */
     async count() {
-      const devices = await navigator.mediaDevices.enumerateDevices();
-      return devices.filter((d) => d.kind === 'videoinput').length;
+      return (await cameras()).length;
     },
     /** Starts the device's next camera in place of the one on now. */
     async next() {
       if (starting) return starting;
-      const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+      const all = await cameras();
       const now = stream?.getVideoTracks()[0]?.getSettings().deviceId;
-      const next = cameras[(cameras.findIndex((d) => d.deviceId === now) + 1) % cameras.length];
+      const next = all[(all.findIndex((d) => d.deviceId === now) + 1) % all.length];
       if (next) wanted = { deviceId: { exact: next.deviceId } };
       this.stop();
       await this.start();

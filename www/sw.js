@@ -41,7 +41,7 @@ function cacheKey(request) {
  */
 const integrity = (key) => FILES[key.slice(scope.href.length)];
 
-/** A request for `key` that revalidates (a new version's files never come from the HTTP cache's old ones) and checks the bytes. @param {string} key */
+/** A request for `key` that revalidates (a new version's files never come from the HTTP cache's old ones) and checks the bytes where this version has their hash. @param {string} key */
 const fresh = (key) => new Request(key, { cache: 'no-cache', credentials: 'same-origin', integrity: integrity(key) });
 
 /**
@@ -68,7 +68,7 @@ async function answer(key, event) {
   const cache = await caches.open(CACHE);
   const kept = await cache.match(key);
   if (kept) return isolated(kept);
-  if (!integrity(key)) return isolated(await fetch(key, { cache: 'no-cache', credentials: 'same-origin' }));
+  if (!integrity(key)) return isolated(await fetch(fresh(key)));
   let response;
   try {
     response = await fetch(fresh(key));

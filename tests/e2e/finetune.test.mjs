@@ -4,19 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, FIXTURES, TINY_LABELS, TINY_MODEL, classifyFile, image, openWithModel, serverAndBrowser, trainHead, waitStatus } from './harness.mjs';
+import { ARTIFACTS, CIFAR, FIXTURES, TINY_LABELS, TINY_MODEL, classifyFile, image, openWithModel, serverAndBrowser, trainHead, uploadCifar, waitStatus } from './harness.mjs';
 
-const CIFAR = (name) => join(FIXTURES, 'cifar', name);
 const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 
 const env = serverAndBrowser();
-
-async function upload(page) {
-  await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('data_batch_1.bin'), CIFAR('data_batch_2.bin')]);
-  await page.locator('#train-info').filter({ hasText: /^400 images from data_batch_1\.bin, data_batch_2\.bin/ }).waitFor();
-  await page.getByTestId('cifar-test-input').setInputFiles(CIFAR('test_batch.bin'));
-  await page.locator('#test-info').filter({ hasText: /^200 images from test_batch\.bin/ }).waitFor();
-}
 
 async function finetune(page, { samples = 300, testSamples = 200, epochs = 4, lr = 0.01 } = {}) {
   await page.getByTestId('finetune-samples').fill(String(samples));
@@ -32,7 +24,7 @@ for (const backend of ['wgpu', 'flex']) {
     let { page, logs } = await openWithModel(context, env.server.url, backend);
     const saveLogs = () => writeFileSync(join(ARTIFACTS, `finetune-${backend}.log`), logs.join('\n'));
     try {
-      await upload(page);
+      await uploadCifar(page);
       const preview = page.getByTestId('cifar-preview');
       assert.deepEqual(await preview.locator('.class-name').allTextContents(), CLASSES);
       assert.equal(await preview.locator('canvas').count(), 80);
@@ -94,7 +86,7 @@ for (const backend of ['wgpu', 'flex']) {
       const original = await classifyGrey(page);
       assert.ok(original.every((p) => TINY_LABELS.includes(p.label)), JSON.stringify(original));
 
-      await upload(page);
+      await uploadCifar(page);
       const again = await finetune(page, { epochs: 1 });
       assert.equal(again.computed, 0, 'features from IndexedDB after the reload');
     } finally {
@@ -148,7 +140,7 @@ test('a worker that dies with several calls pending is replaced once, and the pa
   const context = await env.browser.newContext();
   const { page, logs } = await openWithModel(context, env.server.url, 'flex');
   try {
-    await upload(page);
+    await uploadCifar(page);
     const modelWorker = (w) => /\/worker\.js\?build=/.test(w.url());
     const started = [];
     page.on('worker', (w) => modelWorker(w) && started.push(w.url()));
@@ -186,7 +178,7 @@ test('a backbone without a head says so, fine-tunes, and classifies with the hea
     await waitStatus(page, /^ready$/);
     assert.match(await page.locator('[data-testid=result][data-file="grey.png"] [data-testid=error]').textContent(), /this model has no classification head/);
 
-    await upload(page);
+    await uploadCifar(page);
     await finetune(page, { epochs: 2 });
     assert.equal(await page.getByTestId('head-select').inputValue(), 'trained');
     const trained = await classifyGrey(page);

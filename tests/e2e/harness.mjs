@@ -95,6 +95,18 @@ export async function openWithModel(target, url, backend, files = TINY_MODEL) {
   return { page, logs };
 }
 
+/// A file of the synthetic CIFAR-10 (tests/fixtures/cifar).
+export const CIFAR = (name) => join(FIXTURES, 'cifar', name);
+
+/// The synthetic CIFAR-10's two training batches (400 images) and its test batch (200) into the
+/// page's CIFAR-10 inputs, once the page has read them.
+export async function uploadCifar(page) {
+  await page.getByTestId('cifar-train-input').setInputFiles([CIFAR('data_batch_1.bin'), CIFAR('data_batch_2.bin')]);
+  await page.locator('#train-info').filter({ hasText: /^400 images from data_batch_1\.bin, data_batch_2\.bin/ }).waitFor();
+  await page.getByTestId('cifar-test-input').setInputFiles(CIFAR('test_batch.bin'));
+  await page.locator('#test-info').filter({ hasText: /^200 images from test_batch\.bin/ }).waitFor();
+}
+
 /// Fine-tunes a head with the panel's options as they are but `epochs` and `lr`: starts the run
 /// and waits for its test accuracy. Returns { accuracy, computed } (the features computed).
 export async function trainHead(page, { epochs, lr }) {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, FIXTURES, assertLikeReference, classifyFile, image, launch, plainServer, siteWithModel, startServer, trainHead, waitStatus } from './harness.mjs';
+import { ARTIFACTS, assertLikeReference, classifyFile, image, launch, plainServer, siteWithModel, startServer, trainHead, uploadCifar, waitStatus } from './harness.mjs';
 
 const ready = (page) => waitStatus(page, /^ready$/);
 const classifyGrey = (page) => classifyFile(page, image('grey.png'));
@@ -38,12 +38,8 @@ const isolated = (page) => page.evaluate(() => crossOriginIsolated);
 
 /** Fine-tunes a CIFAR-10 head on the synthetic batches; how many features it computed. */
 async function fineTune(page) {
-  const cifar = (name) => join(FIXTURES, 'cifar', name);
   await page.getByTestId('source-cifar').click();
-  await page.getByTestId('cifar-train-input').setInputFiles([cifar('data_batch_1.bin'), cifar('data_batch_2.bin')]);
-  await page.locator('#train-info').filter({ hasText: /^400 images/ }).waitFor();
-  await page.getByTestId('cifar-test-input').setInputFiles(cifar('test_batch.bin'));
-  await page.locator('#test-info').filter({ hasText: /^200 images/ }).waitFor();
+  await uploadCifar(page);
   await page.getByTestId('finetune-samples').fill('100');
   await page.getByTestId('finetune-test-samples').fill('50');
   const { accuracy, computed } = await trainHead(page, { epochs: 2, lr: 0.01 });
